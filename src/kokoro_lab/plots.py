@@ -1,0 +1,62 @@
+"""Figures and players the chapters share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .audio import MEL_HOP, log_mel_db
+from .config import SAMPLE_RATE
+
+
+def audio_player(audio: np.ndarray, sample_rate: int = SAMPLE_RATE):
+    """An IPython audio player (embedded as a small 24 kHz WAV in the HTML book)."""
+    from IPython.display import Audio
+
+    return Audio(np.asarray(audio, dtype=np.float32), rate=sample_rate, normalize=True)
+
+
+def plot_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, ax=None, title: str | None = None):
+    """Log-mel spectrogram (80 bands, dB) of ``audio`` over time in seconds."""
+    import matplotlib.pyplot as plt
+
+    mel = log_mel_db(audio, sample_rate)  # [80, frames]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3))
+    seconds = mel.shape[1] * MEL_HOP / sample_rate
+    im = ax.imshow(mel, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[0]), cmap="magma")
+    ax.set(xlabel="time (s)", ylabel="mel band", title=title or "log-mel spectrogram")
+    ax.figure.colorbar(im, ax=ax, label="dB")
+    return ax
+
+
+def plot_waveform(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, ax=None, title: str | None = None):
+    """The waveform over time in seconds."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 2))
+    t = np.arange(len(audio)) / sample_rate
+    ax.plot(t, audio, lw=0.5)
+    ax.set(xlabel="time (s)", ylabel="amplitude", title=title or "waveform", xlim=(0, t[-1] if len(t) else 1))
+    return ax
+
+
+def plot_durations(symbols: list[str], durations: np.ndarray, ax=None, title: str | None = None):
+    """Bars of frames per token, labelled with the phoneme symbols (boundaries shown as ∅)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, len(symbols) * 0.22), 2.5))
+    x = np.arange(len(symbols))
+    ax.bar(x, durations, color="tab:blue")
+    ax.set_xticks(x, [s if s.strip() else "␣" for s in symbols], fontsize=8)
+    ax.set(ylabel="frames (25 ms)", title=title or "predicted duration per token")
+    return ax
+
+
+def token_symbols(tokens: list[int]) -> list[str]:
+    """Phoneme symbol for each token id (0, the boundary, becomes ∅)."""
+    from .text import vocab
+
+    inverse = {i: s for s, i in vocab().items()}
+    return [inverse.get(t, "∅") if t else "∅" for t in tokens]

@@ -1,0 +1,133 @@
+"""Text → phonemes → token ids, offline.
+
+English uses misaki's full G2P when its spaCy model is installed, and otherwise misaki's eSpeak
+NG backend (``phonemizer-fork`` with ``espeakng-loader``), which needs no download. The other
+languages go through eSpeak NG as well.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import warnings
+
+from .config import MAX_PHONEME_TOKENS, load_config
+
+# Kokoro's language codes (first letter of a voice name) → eSpeak NG voices.
+LANGUAGES = {
+    "a": "en-us",
+    "b": "en-gb",
+    "e": "es",
+    "f": "fr-fr",
+    "h": "hi",
+    "i": "it",
+    "p": "pt-br",
+}
+_ALIASES = {v: k for k, v in LANGUAGES.items()} | {"en": "a", "en-us": "a", "en-gb": "b"}
+_SPLIT_AFTER = re.compile(r"(?<=[.!?;:,—…])\s+")
+
+
+class TextTooLongError(ValueError):
+    """The phonemes exceed the model's 510-token context and splitting is off."""
+
+
+def _lang_code(lang: str) -> str:
+    code = _ALIASES.get(lang, lang)
+    if code not in LANGUAGES:
+        raise ValueError(f"Unsupported language {lang!r}; use one of {sorted(LANGUAGES) + sorted(_ALIASES)}.")
+    return code
+
+
+@functools.cache
+def _g2p(code: str):
+    if code in "ab" and importlib.util.find_spec("en_core_web_sm") is not None:
+        from misaki import en, espeak
+
+        fallback = espeak.EspeakFallback(british=code == "b")
+        return en.G2P(trf=False, british=code == "b", fallback=fallback)
+    from misaki import espeak
+
+    return espeak.EspeakG2P(language=LANGUAGES[code])
+
+
+def phonemize(text: str, lang: str = "a") -> str:
+    """Convert ``text`` to Kokoro's phoneme alphabet.
+
+    Args:
+        text: the text to speak.
+        lang: a Kokoro language code (``"a"`` American English, ``"b"`` British, ``"e"``, ``"f"``,
+            ``"h"``, ``"i"``, ``"p"``) or its eSpeak name such as ``"en-us"``.
+
+    Raises:
+        ValueError: ``text`` is empty or only whitespace, or ``lang`` is unknown.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("Text is empty; give at least one word to speak.")
+    phonemes, _ = _g2p(_lang_code(lang))(text.strip())
+    return phonemes.strip()
+
+
+def vocab() -> dict[str, int]:
+    """Kokoro's phoneme vocabulary: 114 symbols with ids up to 177; 0 is the boundary/pad id."""
+    return load_config()["vocab"]
+
+
+def tokenize(phonemes: str) -> list[int]:
+    """Map phonemes to token ids (without the two 0 boundary tokens).
+
+    Unknown symbols are dropped with a warning that names them.
+
+    Raises:
+        ValueError: nothing is left after dropping unknown symbols.
+        TextTooLongError: more than 510 tokens remain; split the text first
+            (:func:`split_phonemes`, or ``split=True`` in :func:`kokoro_lab.synthesize`).
+    """
+    v = vocab()
+    ids = [v[p] for p in phonemes if p in v]
+    unknown = sorted({p for p in phonemes if p not in v})
+    if unknown:
+        warnings.warn(f"Dropped phoneme symbols not in Kokoro's vocabulary: {unknown}", stacklevel=2)
+    if not ids:
+        raise ValueError(
+            f"No known phoneme symbols in {phonemes[:40]!r}; Kokoro's vocabulary is IPA-like "
+            "(see kokoro_lab.text.vocab()). Pass text through phonemize() first."
+        )
+    if len(ids) > MAX_PHONEME_TOKENS:
+        raise TextTooLongError(
+            f"{len(ids)} tokens exceed Kokoro's limit of {MAX_PHONEME_TOKENS}; "
+            "split the text (split=True) or shorten it."
+        )
+    return ids
+
+
+def split_phonemes(phonemes: str, max_tokens: int = MAX_PHONEME_TOKENS) -> list[str]:
+    """Split a phoneme string at punctuation into pieces of at most ``max_tokens`` symbols.
+
+    Pieces are packed greedily; a piece with no punctuation inside the limit is cut at a space.
+    """
+    v = vocab()
+
+    def n_tokens(s: str) -> int:
+        return sum(p in v for p in s)
+
+    out: list[str] = []
+    cur = ""
+    for piece in _SPLIT_AFTER.split(phonemes.strip()):
+        while n_tokens(piece) > max_tokens:  # no punctuation to split at: cut at a word boundary
+            cut = piece.rfind(" ", 0, max_tokens)
+            cut = cut if cut > 0 else max_tokens
+            head, piece = piece[:cut], piece[cut:].lstrip()
+            if cur:
+                out.append(cur)
+                cur = ""
+            out.append(head)
+        candidate = f"{cur} {piece}".strip()
+        if cur and n_tokens(candidate) > max_tokens:
+            out.append(cur)
+            cur = piece
+        else:
+            cur = candidate
+    if cur:
+        out.append(cur)
+    return out
