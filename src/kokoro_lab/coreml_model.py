@@ -1,0 +1,137 @@
+"""``KokoroCompleteCoreML``: the whole of Kokoro-82M as one fixed-shape, traceable module."""
+
+from __future__ import annotations
+
+import torch
+
+from .alignment import create_alignment_matrix
+from .config import SAMPLES_PER_FRAME
+from .generator import GeneratorDeterministic
+from .masking import adain_resblk1d, length_mask
+from .text_encoders import LstmMode, TextEncoderFixed, TextEncoderPredictorFixed, bilstm
+
+
+class KokoroCompleteCoreML(torch.nn.Module):
+    """Kokoro-82M with fixed shapes: MAX_TOKENS tokens in, MAX_FRAMES × 600 samples out.
+
+    Nothing in the graph depends on values: no ``.item()``, no in-place writes, no Python
+    branches on data. Padding is handled by masks, exactly (``mode="exact"``) or as v21 did.
+    """
+
+    def __init__(
+        self,
+        model,
+        max_tokens: int,
+        max_frames: int,
+        mode: LstmMode = "exact",
+        source: str = "faithful",
+        istft: str = "corrected",
+    ):
+        super().__init__()
+        if mode not in ("exact", "v21"):
+            raise ValueError(f"Unknown mode {mode!r}; use 'exact' or 'v21'.")
+        if not 3 <= max_tokens <= 512 or max_frames < 1:
+            raise ValueError(
+                f"max_tokens must be in 3..512 and max_frames ≥ 1, got {max_tokens}, {max_frames}."
+            )
+        self.max_tokens, self.max_frames, self.mode = max_tokens, max_frames, mode
+        self.samples_per_frame = SAMPLES_PER_FRAME
+        self.bert = model.bert
+        self.bert_encoder = model.bert_encoder
+        self.predictor = model.predictor
+        self.predictor_text_encoder = TextEncoderPredictorFixed(model.predictor.text_encoder, mode)
+        self.text_encoder = TextEncoderFixed(model.text_encoder, mode)
+        dec = model.decoder
+        self.F0_conv, self.N_conv, self.encode, self.asr_res = (
+            dec.F0_conv,
+            dec.N_conv,
+            dec.encode,
+            dec.asr_res,
+        )
+        self.decode_blocks = dec.decode
+        self.generator = GeneratorDeterministic(
+            dec.generator, source=source, istft=istft, exact=mode == "exact"
+        )
+
+    def prosody(self, en: torch.Tensor, s: torch.Tensor, frames: torch.Tensor):
+        """``predictor.F0Ntrain`` on padded frames. en [B, 640, F] → F0_pred, N_pred [B, 2F]."""
+        exact = self.mode == "exact"
+        x = bilstm(self.predictor.shared, en.transpose(1, 2), frames, self.mode).transpose(
+            1, 2
+        )  # [B, 512, F]
+        mask = length_mask(frames, en.shape[-1]) if exact else None
+        curves = []
+        for blocks, proj in (
+            (self.predictor.F0, self.predictor.F0_proj),
+            (self.predictor.N, self.predictor.N_proj),
+        ):
+            y, m = x, mask
+            for block in blocks:
+                y, m = adain_resblk1d(block, y, s, m)  # F → 2F at the upsampling block
+            y = proj(y)  # [B, 1, 2F]
+            curves.append((y * m if exact else y).squeeze(1))
+        return curves[0], curves[1]
+
+    def decoder_features(self, asr, F0_pred, N_pred, s, frames):
+        """The decoder before the generator: asr [B, 512, F] → x [B, 512, 2F]."""
+        exact = self.mode == "exact"
+        m = length_mask(frames, asr.shape[-1]) if exact else None
+
+        def masked(t):
+            return t * m if exact else t
+
+        F0 = masked(self.F0_conv(F0_pred.unsqueeze(1)))  # [B, 1, F]
+        N = masked(self.N_conv(N_pred.unsqueeze(1)))
+        x, mx = adain_resblk1d(self.encode, torch.cat([asr, F0, N], dim=1), s, m)  # [B, 1024, F]
+        asr_res = masked(self.asr_res(asr))  # [B, 64, F]
+        res = True
+        for block in self.decode_blocks:
+            if res:
+                x = torch.cat([x, asr_res, F0, N], dim=1)  # [B, 1090, F]
+            x, mx = adain_resblk1d(block, x, s, mx)
+            if block.upsample_type != "none":
+                res = False
+        return x  # [B, 512, 2F]
+
+    def durations(self, input_ids, ref_s, attention_mask, speed):
+        """Text side only: (d [1, L, 640], pred_dur [1, L] with 0 at padding)."""
+        attention_mask = attention_mask.to(torch.int32)
+        text_mask = attention_mask == 0  # [1, L] True at padding
+        input_lengths = attention_mask.sum(dim=1)  # [1]
+        bert_dur = self.bert(input_ids.to(torch.long), attention_mask=attention_mask)
+        d_en = self.bert_encoder(bert_dur).transpose(-1, -2)  # [1, 512, L]
+        d = self.predictor_text_encoder(d_en, ref_s[:, 128:], input_lengths, text_mask)  # [1, L, 640]
+        x = bilstm(self.predictor.lstm, d, input_lengths, self.mode)  # [1, L, 512]
+        duration = torch.sigmoid(self.predictor.duration_proj(x)).sum(dim=-1) / speed.view(-1, 1)  # [1, L]
+        return d, torch.round(duration).clamp(min=1) * attention_mask.to(duration.dtype)  # PADs → 0
+
+    def forward(self, input_ids, ref_s, random_phases, attention_mask, speed):
+        """Synthesize one padded utterance.
+
+        Args:
+            input_ids: [1, MAX_TOKENS] int32, boundaries included, zeros after.
+            ref_s: [1, 256] style; ``[:, :128]`` decoder, ``[:, 128:]`` predictor.
+            random_phases: [1, 9] initial harmonic phases (used by the v21 source).
+            attention_mask: [1, MAX_TOKENS] int32, 1 for real tokens.
+            speed: [1] float, > 0.
+
+        Returns:
+            audio [1, 1, MAX_FRAMES·600], audio_length_samples [1] int32,
+            pred_dur [1, MAX_TOKENS] (0 at padding), frame_overflow [1] int32.
+        """
+        attention_mask = attention_mask.to(torch.int32)
+        text_mask = attention_mask == 0  # [1, L] True at padding
+        input_lengths = attention_mask.sum(dim=1)  # [1]
+        s = ref_s[:, 128:]
+        d, pred_dur = self.durations(input_ids, ref_s, attention_mask, speed)
+        pred_aln_trg, overflow = create_alignment_matrix(pred_dur, self.max_frames)  # [1, L, F]
+        frames = (pred_dur.sum(dim=1).to(torch.int32) - overflow).clamp(min=1)  # [1] valid frames
+        en = d.transpose(-1, -2) @ pred_aln_trg  # [1, 640, F]
+        F0_pred, N_pred = self.prosody(en, s, frames)  # [1, 2F]
+        t_en = self.text_encoder(input_ids.to(torch.long), input_lengths, text_mask)  # [1, 512, L]
+        asr = t_en @ pred_aln_trg  # [1, 512, F]
+        x = self.decoder_features(asr, F0_pred, N_pred, ref_s[:, :128], frames)  # [1, 512, 2F]
+        audio = self.generator(x, ref_s[:, :128], F0_pred, random_phases, frames * 2)  # [1, 1, 600 F]
+        audio_length = frames * self.samples_per_frame  # int32: fp16 cannot count to 384,000
+        keep = torch.arange(audio.shape[-1], dtype=torch.int32).view(1, 1, -1) < audio_length.view(-1, 1, 1)
+        return audio * keep.to(audio.dtype), audio_length.to(torch.int32), pred_dur, overflow

@@ -1,0 +1,85 @@
+"""Padding-exact building blocks: Kokoro's AdaIN blocks evaluated on padded tensors.
+
+A CoreML model has fixed shapes, so a short utterance is padded. Kokoro's original modules see
+only the valid frames; to compute exactly the same values at any padding, the rewrite must
+
+* compute InstanceNorm statistics over valid frames only,
+* zero the padded frames before every convolution (the original sees zero padding there), and
+* keep track of the valid length through each upsampling.
+
+The functions take the original ``kokoro`` modules and use their weights in place.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """[B, 1, size] float mask, 1 where ``t < lengths[b]``."""
+    t = torch.arange(size, device=lengths.device).view(1, 1, -1)
+    return (t < lengths.view(-1, 1, 1)).to(torch.float32)
+
+
+def masked_instance_norm(norm: torch.nn.InstanceNorm1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``norm(x)`` with statistics over the valid frames only. x [B, C, T], mask [B, 1, T]."""
+    n = mask.sum(dim=-1, keepdim=True).clamp(min=1.0)  # [B, 1, 1]
+    mean = (x * mask).sum(dim=-1, keepdim=True) / n  # [B, C, 1]
+    var = (((x - mean) * mask) ** 2).sum(dim=-1, keepdim=True) / n  # biased, as InstanceNorm
+    y = (x - mean) * torch.rsqrt(var + norm.eps)
+    if norm.affine:
+        y = y * norm.weight.view(1, -1, 1) + norm.bias.view(1, -1, 1)
+    return y
+
+
+def adain(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """kokoro's ``AdaIN1d``: ``(1 + gamma(s)) * norm(x) + beta(s)``, masked when ``mask`` is given."""
+    h = block.fc(s).unsqueeze(-1)  # [B, 2C, 1]
+    gamma, beta = torch.chunk(h, chunks=2, dim=1)
+    normed = block.norm(x) if mask is None else masked_instance_norm(block.norm, x, mask)
+    return (1 + gamma) * normed + beta
+
+
+def _zero(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
+
+
+def upsample_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """Valid-frame mask after a ×2 nearest upsampling."""
+    return None if mask is None else F.interpolate(mask, scale_factor=2, mode="nearest")
+
+
+def adain_resblk1d(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None):
+    """kokoro's ``AdainResBlk1d`` (decoder and F0/N blocks). Returns ``(out, out_mask)``.
+
+    x [B, C_in, T] → out [B, C_out, T], or [B, C_out, 2T] for an upsampling block.
+    """
+    up = block.upsample_type != "none"
+    out_mask = upsample_mask(mask) if up else mask
+    r = block.actv(adain(block.norm1, x, s, mask))
+    if up:
+        r = block.pool(_zero(r, mask))  # depthwise ConvTranspose, stride 2: [B, C_in, 2T]
+    r = block.conv1(_zero(r, out_mask))
+    r = block.actv(adain(block.norm2, r, s, out_mask))
+    r = block.conv2(_zero(r, out_mask))
+    shortcut = block.upsample(x)
+    if block.learned_sc:
+        shortcut = block.conv1x1(shortcut)
+    out = (r + shortcut) * torch.rsqrt(torch.tensor(2.0))
+    return _zero(out, out_mask), out_mask
+
+
+def adain_resblock1(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """kokoro's ``AdaINResBlock1`` (generator residual blocks with Snake activations)."""
+    for c1, c2, n1, n2, a1, a2 in zip(
+        block.convs1, block.convs2, block.adain1, block.adain2, block.alpha1, block.alpha2, strict=True
+    ):
+        xt = adain(n1, x, s, mask)
+        xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake
+        xt = c1(_zero(xt, mask))
+        xt = adain(n2, xt, s, mask)
+        xt = xt + (1 / a2) * (torch.sin(a2 * xt) ** 2)
+        xt = c2(_zero(xt, mask))
+        x = xt + x
+    return _zero(x, mask)
