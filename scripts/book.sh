@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export KOKORO_LAB_OFFLINE=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+export KOKORO_LAB_OFFLINE=1 HF_HUB_OFFLINE=1
 start=$(date +%s)
 .venv/bin/jupyter-book build . --warningiserror --keep-going ${CI:+--all}
 echo "book: built in $(( $(date +%s) - start )) s → _build/html/index.html"

@@ -4,7 +4,7 @@ from .checkpoint import CheckpointSource, resolve_checkpoint
 from .config import SAMPLE_RATE, SAMPLES_PER_FRAME, load_config
 from .model import load_kmodel
 from .synthesis import SynthesisResult, synthesize
-from .text import phonemize, split_phonemes, tokenize
+from .text import TextTooLongError, phonemize, split_phonemes, tokenize, vocab
 from .voices import list_voices, load_voice
 
 __version__ = "0.1.0"
@@ -14,6 +14,7 @@ __all__ = [
     "SAMPLE_RATE",
     "CheckpointSource",
     "SynthesisResult",
+    "TextTooLongError",
     "list_voices",
     "load_config",
     "load_kmodel",
@@ -23,4 +24,5 @@ __all__ = [
     "split_phonemes",
     "synthesize",
     "tokenize",
+    "vocab",
 ]

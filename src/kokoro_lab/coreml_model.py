@@ -11,6 +11,29 @@ from .masking import adain_resblk1d, length_mask
 from .text_encoders import LstmMode, TextEncoderFixed, TextEncoderPredictorFixed, bilstm
 
 
+class InputError(ValueError):
+    """Inputs that ``KokoroCompleteCoreML`` cannot take; the message names the fix."""
+
+
+def pad_inputs(token_ids, max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phoneme token ids (without boundaries) → ``input_ids``, ``attention_mask`` [1, max_tokens] int32.
+
+    The 0 boundaries are added at both ends, as ``KModel`` does; zeros fill the rest.
+    """
+    ids = [int(i) for i in token_ids]
+    if not ids:
+        raise InputError("No tokens to synthesize; the text produced no phonemes.")
+    if len(ids) + 2 > max_tokens:
+        raise InputError(
+            f"{len(ids)} tokens + 2 boundaries do not fit MAX_TOKENS = {max_tokens}; "
+            "use a larger bucket or split the text."
+        )
+    input_ids = torch.zeros(1, max_tokens, dtype=torch.int32)
+    input_ids[0, 1 : len(ids) + 1] = torch.tensor(ids, dtype=torch.int32)
+    attention_mask = (torch.arange(max_tokens) < len(ids) + 2).to(torch.int32).unsqueeze(0)
+    return input_ids, attention_mask
+
+
 class KokoroCompleteCoreML(torch.nn.Module):
     """Kokoro-82M with fixed shapes: MAX_TOKENS tokens in, MAX_FRAMES × 600 samples out.
 
@@ -105,6 +128,46 @@ class KokoroCompleteCoreML(torch.nn.Module):
         duration = torch.sigmoid(self.predictor.duration_proj(x)).sum(dim=-1) / speed.view(-1, 1)  # [1, L]
         return d, torch.round(duration).clamp(min=1) * attention_mask.to(duration.dtype)  # PADs → 0
 
+    def check_inputs(self, input_ids, ref_s, random_phases, attention_mask, speed) -> None:
+        """Raise :class:`InputError` naming the problem and the fix; eager calls run this first."""
+        L = self.max_tokens
+        for name, t in (("input_ids", input_ids), ("attention_mask", attention_mask)):
+            if tuple(t.shape) != (1, L):
+                raise InputError(
+                    f"{name} must have shape [1, {L}] (MAX_TOKENS), got {list(t.shape)}; "
+                    "build both with kokoro_lab.coreml_model.pad_inputs()."
+                )
+        mask = attention_mask.to(torch.int64)[0]
+        n = int(mask.sum())
+        if not ((mask == 0) | (mask == 1)).all() or not torch.equal(mask, (torch.arange(L) < n).long()):
+            raise InputError(
+                "attention_mask must be 1 for the first tokens and 0 after; got another pattern."
+            )
+        if n < 3:
+            raise InputError(
+                "attention_mask marks fewer than 3 tokens; a text needs two boundaries and a phoneme."
+            )
+        if (input_ids[0, n:] != 0).any():
+            raise InputError(
+                f"input_ids has non-zero ids after the {n} tokens the attention_mask marks; "
+                "the mask disagrees with the ids. Build both with pad_inputs()."
+            )
+        vocab = self.bert.embeddings.word_embeddings.num_embeddings
+        if (input_ids < 0).any() or (input_ids >= vocab).any():
+            raise InputError(f"input_ids must lie in 0..{vocab - 1}.")
+        if tuple(ref_s.shape) != (1, 256):
+            raise InputError(
+                f"ref_s must have shape [1, 256] (decoder style, then predictor style), got {list(ref_s.shape)}; "
+                "take a row of a voice pack with kokoro_lab.voices.style_for()."
+            )
+        if not torch.isfinite(ref_s).all():
+            raise InputError("ref_s contains NaN or infinity; check the voice pack.")
+        if tuple(random_phases.shape) != (1, 9):
+            raise InputError(f"random_phases must have shape [1, 9], got {list(random_phases.shape)}.")
+        speed = torch.as_tensor(speed)
+        if speed.numel() != 1 or not torch.isfinite(speed).all() or float(speed) <= 0:
+            raise InputError(f"speed must be one finite number > 0 (1.0 is normal), got {speed.tolist()}.")
+
     def forward(self, input_ids, ref_s, random_phases, attention_mask, speed):
         """Synthesize one padded utterance.
 
@@ -119,6 +182,8 @@ class KokoroCompleteCoreML(torch.nn.Module):
             audio [1, 1, MAX_FRAMES·600], audio_length_samples [1] int32,
             pred_dur [1, MAX_TOKENS] (0 at padding), frame_overflow [1] int32.
         """
+        if not torch.jit.is_tracing():  # checks branch on values, so they stay out of the graph
+            self.check_inputs(input_ids, ref_s, random_phases, attention_mask, speed)
         attention_mask = attention_mask.to(torch.int32)
         text_mask = attention_mask == 0  # [1, L] True at padding
         input_lengths = attention_mask.sum(dim=1)  # [1]

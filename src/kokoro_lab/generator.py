@@ -11,15 +11,24 @@ from .masking import adain_resblock1, length_mask
 from .sine_source import SourceModuleHnNSFDeterministic
 
 
-def stft_transform(stft, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def stft_transform(
+    stft, waveform: torch.Tensor, pad_mode: str = "replicate"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """kokoro's ``CustomSTFT.transform`` without its in-place phase fix-up.
+
+    ``pad_mode="replicate"`` is ``CustomSTFT``'s edge padding; ``"reflect"`` is ``torch.stft``'s,
+    which the default ``KModel`` (``TorchSTFT``) uses.
 
     waveform [B, T] → magnitude, phase [B, n_fft/2 + 1, T / hop + 1].
     """
     pad = stft.n_fft // 2
-    x = F.pad(waveform.unsqueeze(1), (pad, pad), mode="replicate")  # [B, 1, T + n_fft]
+    x = F.pad(waveform.unsqueeze(1), (pad, pad), mode=pad_mode)  # [B, 1, T + n_fft]
     real = F.conv1d(x, stft.weight_forward_real, stride=stft.hop_length)
     imag = F.conv1d(x, stft.weight_forward_imag, stride=stft.hop_length)
+    if pad_mode == "reflect":  # torch.stft's real FFT has exactly zero imaginary part at DC and Nyquist;
+        # the conv's rounding leaves ±1e-8 there, which flips a phase of ±π and changes the output
+        k = torch.arange(imag.shape[1], device=imag.device).view(1, -1, 1)
+        imag = torch.where((k == 0) | (k == stft.n_fft // 2), torch.zeros_like(imag), imag)
     magnitude = torch.sqrt(real**2 + imag**2 + 1e-14)
     phase = torch.atan2(imag, real)
     phase = torch.where((imag == 0) & (real < 0), torch.full_like(phase, math.pi), phase)
@@ -38,7 +47,8 @@ def istft_corrected(stft, magnitude: torch.Tensor, phase: torch.Tensor) -> torch
     n_fft, hop = stft.n_fft, stft.hop_length
     bins = magnitude.shape[1]
     k = torch.arange(bins, device=magnitude.device).view(1, bins, 1)
-    edge = (k == 0) | ((k == bins - 1) & (n_fft % 2 == 0))  # DC and Nyquist appear once
+    nyquist = bins - 1 if n_fft % 2 == 0 else -1  # an odd n_fft has no Nyquist bin
+    edge = (k == 0) | (k == nyquist)  # DC and Nyquist appear once
     weight = torch.where(edge, 1.0, 2.0).to(magnitude.dtype)
     real = F.conv_transpose1d(magnitude * torch.cos(phase) * weight, stft.weight_backward_real, stride=hop)
     imag = F.conv_transpose1d(magnitude * torch.sin(phase) * weight, stft.weight_backward_imag, stride=hop)
@@ -48,6 +58,27 @@ def istft_corrected(stft, magnitude: torch.Tensor, phase: torch.Tensor) -> torch
     envelope = F.conv_transpose1d(ones, win_sq, stride=hop)  # Σ window² at each sample
     pad = n_fft // 2
     return wav[..., pad:-pad] / envelope[..., pad:-pad].clamp(min=1e-11)
+
+
+def istft_gain(stft, frequencies, sample_rate: int = 24000, seconds: float = 1.0) -> torch.Tensor:
+    """Gain of kokoro's ``CustomSTFT.inverse`` relative to ``torch.istft`` at each frequency (Hz).
+
+    A unit sine is analysed with ``torch.stft`` and resynthesised by both inverses; the ratio of
+    their RMS away from the edges is the gain. 1.0 would mean the two inverses agree.
+    """
+    n_fft, hop = stft.n_fft, stft.hop_length
+    window = torch.hann_window(n_fft, periodic=True)
+    t = torch.arange(int(sample_rate * seconds)) / sample_rate
+    edge = sample_rate // 24  # skip the ends, where both inverses see half a window
+    gains = []
+    for f in torch.as_tensor(frequencies, dtype=torch.float64).tolist():
+        x = torch.sin(2 * math.pi * f * t).unsqueeze(0)  # [1, T]
+        X = torch.stft(x, n_fft, hop, n_fft, window=window, return_complex=True)  # [1, bins, frames]
+        reference = torch.istft(X, n_fft, hop, n_fft, window=window).reshape(-1)
+        custom = stft.inverse(X.abs(), X.angle()).reshape(-1)
+        rms = [v[edge:-edge].pow(2).mean().sqrt() for v in (custom, reference)]
+        gains.append((rms[0] / rms[1]).item())
+    return torch.tensor(gains)
 
 
 class GeneratorDeterministic(torch.nn.Module):
@@ -77,6 +108,9 @@ class GeneratorDeterministic(torch.nn.Module):
         self.upsample_scale = g.m_source.l_sin_gen.upsample_scale  # 300 samples per F0 frame
         self.m_source = SourceModuleHnNSFDeterministic(g.m_source, source)
         self.istft = istft
+        # "corrected" reproduces the default KModel's TorchSTFT on both sides: torch.stft pads by
+        # reflection, torch.istft normalises; "kokoro" reproduces CustomSTFT (replicate, raw OLA).
+        self.stft_pad = "reflect" if istft == "corrected" else "replicate"
         self.exact = exact
 
     def forward(
@@ -109,11 +143,16 @@ class GeneratorDeterministic(torch.nn.Module):
         har_source = self.m_source(f0, random_phases, frames if exact else None, noise).squeeze(
             -1
         )  # [B, 300 N]
-        if exact:  # replicate the last valid sample, as the STFT's replicate padding does
+        if exact:  # continue past the last valid sample as the STFT's edge padding would
             T = har_source.shape[1]
-            idx = torch.arange(T, device=x.device).view(1, T).clamp(max=samples.view(B, 1) - 1)
-            har_source = torch.gather(har_source, 1, idx)
-        har_spec, har_phase = stft_transform(self.stft, har_source)  # [B, 11, 60 N + 1]
+            t = torch.arange(T, device=x.device).view(1, T)
+            last = samples.view(B, 1) - 1
+            # replicate: hold the last sample; reflect: mirror around it (x[2·last − t])
+            idx = (
+                t.clamp(max=last) if self.stft_pad == "replicate" else torch.where(t > last, 2 * last - t, t)
+            )
+            har_source = torch.gather(har_source, 1, idx.clamp(min=0))
+        har_spec, har_phase = stft_transform(self.stft, har_source, self.stft_pad)  # [B, 11, 60 N + 1]
         hop = self.stft.hop_length
         stft_frames = samples // hop + 1
         m_stft = length_mask(stft_frames, har_spec.shape[-1]) if exact else None

@@ -12,6 +12,7 @@ kokoro's ``SineGen`` draws a random initial phase and Gaussian noise. Two determ
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -119,3 +120,18 @@ class SourceModuleHnNSFDeterministic(torch.nn.Module):
             f0 = f0_frames.repeat_interleave(self.upsample_scale, dim=1).unsqueeze(-1)  # [B, 300 N, 1]
             sines = self.l_sin_gen(f0, random_phases)
         return self.l_tanh(self.l_linear(sines))
+
+
+@contextlib.contextmanager
+def no_source_noise():
+    """Within the block, kokoro's ``SineGen`` and source module draw zeros instead of Gaussian noise.
+
+    They call ``torch.randn_like``; nothing else in Kokoro's forward pass does. The random initial
+    phase (``torch.rand``) is left alone: it never reaches the output.
+    """
+    original = torch.randn_like
+    torch.randn_like = torch.zeros_like
+    try:
+        yield
+    finally:
+        torch.randn_like = original

@@ -84,3 +84,44 @@ def run_stages(
     return Stages(
         input_ids, bert_dur, d_en, d, duration, pred_dur, pred_aln_trg, en, F0_pred, N_pred, t_en, asr, audio
     )
+
+
+@torch.inference_mode()
+def albert_attention(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """ALBERT's attention probabilities for one utterance: [layers, heads, L, L].
+
+    kokoro's ``CustomAlbert`` returns only the last hidden state, so this calls the underlying
+    ``transformers.AlbertModel.forward`` with ``output_attentions=True``, using the eager attention
+    implementation for the call (the fused one does not return the probabilities).
+    """
+    from transformers import AlbertModel
+
+    config = model.bert.config
+    previous = config._attn_implementation
+    config._attn_implementation = "eager"
+    try:
+        out = AlbertModel.forward(
+            model.bert, input_ids, attention_mask=torch.ones_like(input_ids), output_attentions=True
+        )
+    finally:
+        config._attn_implementation = previous
+    return torch.cat(out.attentions, dim=0)  # [layers, heads, L, L]
+
+
+@torch.inference_mode()
+def decoder_features(model: torch.nn.Module, stages: Stages, ref_s: torch.Tensor) -> torch.Tensor:
+    """The official decoder up to the generator's input: x [1, 512, 2F] (``Decoder.forward`` minus
+    its last line), from the aligned text features, F0 and energy of ``stages``.
+    """
+    dec, s = model.decoder, ref_s[:, :128]
+    F0 = dec.F0_conv(stages.F0_pred.unsqueeze(1))  # [1, 1, F]
+    N = dec.N_conv(stages.N_pred.unsqueeze(1))
+    x = dec.encode(torch.cat([stages.asr, F0, N], dim=1), s)  # [1, 1024, F]
+    asr_res = dec.asr_res(stages.asr)  # [1, 64, F]
+    res = True
+    for block in dec.decode:
+        if res:
+            x = torch.cat([x, asr_res, F0, N], dim=1)  # [1, 1090, F]
+        x = block(x, s)
+        res = res and block.upsample_type == "none"
+    return x  # [1, 512, 2F]
