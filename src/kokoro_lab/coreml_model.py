@@ -147,10 +147,12 @@ class KokoroCompleteCoreML(torch.nn.Module):
             raise InputError(
                 "attention_mask marks fewer than 3 tokens; a text needs two boundaries and a phoneme."
             )
-        if (input_ids[0, n:] != 0).any():
+        ids = input_ids[0]
+        if (ids[n:] != 0).any() or ids[0] != 0 or ids[n - 1] != 0 or (ids[1 : n - 1] == 0).any():
             raise InputError(
-                f"input_ids has non-zero ids after the {n} tokens the attention_mask marks; "
-                "the mask disagrees with the ids. Build both with pad_inputs()."
+                f"the attention_mask marks {n} tokens, but input_ids does not hold a 0 boundary, "
+                f"{n - 2} non-zero phoneme ids and a 0 boundary there, with zeros after: the mask "
+                "disagrees with the ids. Build both with pad_inputs()."
             )
         vocab = self.bert.embeddings.word_embeddings.num_embeddings
         if (input_ids < 0).any() or (input_ids >= vocab).any():

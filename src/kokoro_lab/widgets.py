@@ -1,0 +1,77 @@
+"""Interactive panels for the notebooks (ipywidgets), each with a headless default path.
+
+A panel's controls call one plain function. Under nbval or in the static HTML book there is no
+one to click, so each panel also exposes ``run()``, which calls the same function with the
+controls' current (default) values and shows the result in the cell's own output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .synthesis import SynthesisResult, synthesize
+from .voices import DEFAULT_VOICE, list_voices
+
+DEFAULT_TEXT = "Kokoro speaks any voice you pick, at the speed you set."
+
+
+@dataclass
+class Panel:
+    """A widget box, the function it drives, and the last result."""
+
+    widget: Any  # ipywidgets.VBox
+    run: Callable[[], Any]
+    last: Any = None
+
+
+def show_synthesis(result: SynthesisResult, title: str | None = None) -> None:
+    """Display a player and a log-mel spectrogram of ``result`` in the current output."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .plots import audio_player, plot_mel
+
+    display(audio_player(result.audio))
+    plot_mel(result.audio, title=title or f"{result.voice}, speed {result.speed:g}: {result.seconds:.2f} s")
+    plt.show()
+
+
+def synthesis_panel(text: str = DEFAULT_TEXT, voice: str = DEFAULT_VOICE, speed: float = 1.0) -> Panel:
+    """Text, voice and speed controls with a Speak button; ``run()`` speaks with the current values."""
+    import ipywidgets as w
+
+    text_box = w.Textarea(value=text, description="Text", layout=w.Layout(width="95%", height="4em"))
+    voices = list_voices()
+    voice_box = w.Dropdown(options=voices, value=voice if voice in voices else voices[0], description="Voice")
+    speed_box = w.FloatSlider(value=speed, min=0.5, max=2.0, step=0.05, description="Speed")
+    button = w.Button(description="Speak", button_style="primary", icon="play")
+    out = w.Output()
+    panel = Panel(widget=w.VBox([text_box, w.HBox([voice_box, speed_box, button]), out]), run=lambda: None)
+
+    def speak() -> SynthesisResult:
+        if not text_box.value.strip():
+            raise ValueError("The text box is empty; type something to say.")
+        panel.last = synthesize(text_box.value, voice=voice_box.value, speed=speed_box.value)
+        return panel.last
+
+    def on_click(_):
+        out.clear_output()
+        try:
+            result = speak()
+        except ValueError as err:  # bad text: say what to change, keep the panel alive
+            out.append_stdout(f"Cannot speak this: {err}\n")
+            return
+        with out:
+            show_synthesis(result)
+
+    button.on_click(on_click)
+
+    def run() -> SynthesisResult:
+        result = speak()
+        show_synthesis(result)
+        return result
+
+    panel.run = run
+    return panel
