@@ -9,6 +9,7 @@ from kokoro_lab.alignment import create_alignment_matrix
 from kokoro_lab.audio import log_mel_distance
 from kokoro_lab.coreml_model import InputError, KokoroCompleteCoreML, pad_inputs
 from kokoro_lab.generator import GeneratorDeterministic, istft_corrected, istft_gain
+from kokoro_lab.padding_study import pad_ids
 from kokoro_lab.sine_source import SourceModuleHnNSFDeterministic, no_source_noise
 from kokoro_lab.stages import decoder_features, run_stages
 
@@ -20,15 +21,6 @@ def complex_free():
     """KModel with kokoro's conv-based STFT (disable_complex=True), the one CoreML can take."""
     model, _ = load_kmodel(disable_complex=True)
     return model
-
-
-def padded(ids: torch.Tensor, fraction: float):
-    L = ids.shape[1]
-    T = L if fraction == 0 else int(round(L / (1 - fraction)))
-    input_ids = torch.zeros(1, T, dtype=torch.int32)
-    input_ids[0, :L] = ids[0]
-    attention_mask = (torch.arange(T) < L).to(torch.int32).unsqueeze(0)
-    return input_ids, attention_mask
 
 
 def test_alignment_matrix_on_the_seed_example():
@@ -59,7 +51,7 @@ def test_exact_mode_matches_the_unpadded_original(complex_free, utterance, voice
     torch.manual_seed(0)
     ref = run_stages(complex_free, ids, ref_s, decode=False)
     F = int(ref.pred_dur.sum())
-    input_ids, attention_mask = padded(ids, fraction)
+    input_ids, attention_mask = pad_ids(ids, fraction)
     max_frames = F if fraction == 0 else int(F / (1 - fraction))
     errors = {}
     for mode in ("exact", "v21"):
@@ -180,7 +172,7 @@ def test_whole_pipeline_matches_official_kmodel(kmodel, complex_free, utterance,
     """Same durations, same length, and log-mel L1 ≤ 1 dB against the default KModel, at any padding."""
     ids, ref_s, _ = utterance(UTTERANCES[0], voice)
     reference, ref_dur = official_audio(kmodel[0], ids, ref_s)
-    input_ids, attention_mask = padded(ids, fraction)
+    input_ids, attention_mask = pad_ids(ids, fraction)
     F = int(ref_dur.sum())
     max_frames = F if fraction == 0 else int(F / (1 - fraction))
     km = KokoroCompleteCoreML(complex_free, input_ids.shape[1], max_frames).eval()
@@ -202,7 +194,7 @@ def test_bit_identical_repeats_and_trace_equals_eager(complex_free, utterance):
     ids, ref_s, _ = utterance(UTTERANCES[1], "jf_alpha")
     F = int(run_stages(complex_free, ids, ref_s, decode=False).pred_dur.sum())
     for fraction in (0.0, 0.5):
-        input_ids, attention_mask = padded(ids, fraction)
+        input_ids, attention_mask = pad_ids(ids, fraction)
         max_frames = F if fraction == 0 else int(F / (1 - fraction))
         km = KokoroCompleteCoreML(complex_free, input_ids.shape[1], max_frames).eval()
         inputs = (input_ids, ref_s, torch.zeros(1, 9), attention_mask, torch.ones(1))
