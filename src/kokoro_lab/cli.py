@@ -44,6 +44,36 @@ def _say(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .coreml import convert
+
+    result = convert(
+        bucket=args.bucket,
+        precision=args.precision,
+        compress=args.compress,
+        output=args.output,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        deployment_target=args.target,
+    )
+    print(result.path)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .coreml import inspect, island_report
+
+    print(inspect(args.package))
+    if args.islands:
+        report = island_report(args.package)
+        for name, counts in report.counts().items():
+            print(f"  {name} island: " + ", ".join(f"{d} {n}" for d, n in counts.most_common()))
+        for line in report.violations:
+            print(f"  violation: {line}")
+        return 0 if report.ok else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kokoro-lab", description="Kokoro-82M, explained and taken to CoreML."
@@ -63,6 +93,28 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--overwrite", action="store_true")
     say.add_argument("-q", "--quiet", action="store_true")
     say.set_defaults(func=_say)
+
+    from .coreml.buckets import BUCKETS
+    from .coreml.convert import COMPRESSIONS, DEPLOYMENT_TARGETS, PRECISIONS
+
+    conv = sub.add_parser("convert", help="convert the model to a CoreML .mlpackage for one bucket")
+    conv.add_argument("--bucket", default="5s", choices=list(BUCKETS), help="audio length (default 5s)")
+    conv.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    conv.add_argument("--compress", default=None, choices=[c for c in COMPRESSIONS if c])
+    conv.add_argument(
+        "--target", default="iOS17", choices=DEPLOYMENT_TARGETS, help="minimum deployment target"
+    )
+    conv.add_argument(
+        "-o", "--output", default=None, help="the .mlpackage to write (default: in this directory)"
+    )
+    conv.add_argument("--overwrite", action="store_true")
+    conv.add_argument("-q", "--quiet", action="store_true")
+    conv.set_defaults(func=_convert)
+
+    insp = sub.add_parser("inspect", help="summarise a converted .mlpackage (works without macOS)")
+    insp.add_argument("package")
+    insp.add_argument("--islands", action="store_true", help="also check the fp16 model's float32 islands")
+    insp.set_defaults(func=_inspect)
     return parser
 
 
