@@ -56,6 +56,19 @@ def log_mel_distance(a: np.ndarray, b: np.ndarray, sample_rate: int = SAMPLE_RAT
     return float(np.mean(np.abs(log_mel_db(a[:n], sample_rate) - log_mel_db(b[:n], sample_rate))))
 
 
+def aligned_log_mel_distance(a: np.ndarray, b: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Mean absolute log-mel difference in dB after aligning the frames with DTW.
+
+    Robust to a phoneme lasting a frame longer in one signal, which shifts everything after it
+    and makes :func:`log_mel_distance` measure the shift rather than the sound.
+    """
+    import librosa
+
+    A, B = log_mel_db(a, sample_rate), log_mel_db(b, sample_rate)  # [80, Ta], [80, Tb]
+    _, path = librosa.sequence.dtw(X=A, Y=B, metric="euclidean")  # [(i, j), ...] end to start
+    return float(np.mean(np.abs(A[:, path[:, 0]] - B[:, path[:, 1]])))
+
+
 @dataclass(frozen=True)
 class SpeechStats:
     """Measurements that separate speech from noise, tones and silence."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .alignment import create_alignment_matrix
 from .config import SAMPLES_PER_FRAME
+from .fp16_emulation import fp32_island
 from .generator import GeneratorDeterministic
 from .masking import adain_resblk1d, length_mask
 from .text_encoders import LstmMode, TextEncoderFixed, TextEncoderPredictorFixed, bilstm
@@ -39,6 +41,12 @@ class KokoroCompleteCoreML(torch.nn.Module):
 
     Nothing in the graph depends on values: no ``.item()``, no in-place writes, no Python
     branches on data. Padding is handled by masks, exactly (``mode="exact"``) or as v21 did.
+
+    ``trim=True`` adds an eager-only fast path: outside ``torch.jit.trace`` the inputs are cut to
+    the valid tokens, the frames to the predicted duration, the model runs unmasked on exactly
+    those (the computation of the original ``KModel``), and the outputs are padded back to the
+    fixed shapes. The traced graph is the same with or without it. The default, ``trim=False``,
+    runs the padded computation in eager mode too, as the converted model does.
     """
 
     def __init__(
@@ -49,6 +57,7 @@ class KokoroCompleteCoreML(torch.nn.Module):
         mode: LstmMode = "exact",
         source: str = "faithful",
         istft: str = "corrected",
+        trim: bool = False,
     ):
         super().__init__()
         if mode not in ("exact", "v21"):
@@ -75,11 +84,21 @@ class KokoroCompleteCoreML(torch.nn.Module):
         self.generator = GeneratorDeterministic(
             dec.generator, source=source, istft=istft, exact=mode == "exact"
         )
+        self.trim = trim
+        # The trimmed path has no padding to mask. Kept out of the module tree (a plain tuple), so
+        # that state_dict, parameters and the traced graph are those of the padded model.
+        self._unmasked_generator = (
+            GeneratorDeterministic(dec.generator, source=source, istft=istft, exact=False),
+        )
 
-    def prosody(self, en: torch.Tensor, s: torch.Tensor, frames: torch.Tensor):
-        """``predictor.F0Ntrain`` on padded frames. en [B, 640, F] → F0_pred, N_pred [B, 2F]."""
-        exact = self.mode == "exact"
-        x = bilstm(self.predictor.shared, en.transpose(1, 2), frames, self.mode).transpose(
+    def prosody(self, en: torch.Tensor, s: torch.Tensor, frames: torch.Tensor, masked: bool | None = None):
+        """``predictor.F0Ntrain`` on padded frames. en [B, 640, F] → F0_pred, N_pred [B, 2F].
+
+        ``masked=False`` skips the masks (valid only when all F frames are valid); the default
+        masks in exact mode.
+        """
+        exact = self.mode == "exact" if masked is None else masked
+        x = bilstm(self.predictor.shared, en.transpose(1, 2), frames, "exact" if exact else "v21").transpose(
             1, 2
         )  # [B, 512, F]
         mask = length_mask(frames, en.shape[-1]) if exact else None
@@ -95,9 +114,12 @@ class KokoroCompleteCoreML(torch.nn.Module):
             curves.append((y * m if exact else y).squeeze(1))
         return curves[0], curves[1]
 
-    def decoder_features(self, asr, F0_pred, N_pred, s, frames):
-        """The decoder before the generator: asr [B, 512, F] → x [B, 512, 2F]."""
-        exact = self.mode == "exact"
+    def decoder_features(self, asr, F0_pred, N_pred, s, frames, masked: bool | None = None):
+        """The decoder before the generator: asr [B, 512, F] → x [B, 512, 2F].
+
+        ``masked`` as in :meth:`prosody`.
+        """
+        exact = self.mode == "exact" if masked is None else masked
         m = length_mask(frames, asr.shape[-1]) if exact else None
 
         def masked(t):
@@ -125,8 +147,10 @@ class KokoroCompleteCoreML(torch.nn.Module):
         d_en = self.bert_encoder(bert_dur).transpose(-1, -2)  # [1, 512, L]
         d = self.predictor_text_encoder(d_en, ref_s[:, 128:], input_lengths, text_mask)  # [1, L, 640]
         x = bilstm(self.predictor.lstm, d, input_lengths, self.mode)  # [1, L, 512]
-        duration = torch.sigmoid(self.predictor.duration_proj(x)).sum(dim=-1) / speed.view(-1, 1)  # [1, L]
-        return d, torch.round(duration).clamp(min=1) * attention_mask.to(duration.dtype)  # PADs → 0
+        logits = self.predictor.duration_proj(x)  # [1, L, 50]
+        with fp32_island("length"):  # float16 cannot count frames and samples exactly
+            duration = torch.sigmoid(logits).sum(dim=-1) / speed.view(-1, 1)  # [1, L]
+            return d, torch.round(duration).clamp(min=1) * attention_mask.to(duration.dtype)  # PADs → 0
 
     def check_inputs(self, input_ids, ref_s, random_phases, attention_mask, speed) -> None:
         """Raise :class:`InputError` naming the problem and the fix; eager calls run this first."""
@@ -186,6 +210,8 @@ class KokoroCompleteCoreML(torch.nn.Module):
         """
         if not torch.jit.is_tracing():  # checks branch on values, so they stay out of the graph
             self.check_inputs(input_ids, ref_s, random_phases, attention_mask, speed)
+            if self.trim:
+                return self.forward_trimmed(input_ids, ref_s, random_phases, attention_mask, speed)
         attention_mask = attention_mask.to(torch.int32)
         text_mask = attention_mask == 0  # [1, L] True at padding
         input_lengths = attention_mask.sum(dim=1)  # [1]
@@ -202,3 +228,32 @@ class KokoroCompleteCoreML(torch.nn.Module):
         audio_length = frames * self.samples_per_frame  # int32: fp16 cannot count to 384,000
         keep = torch.arange(audio.shape[-1], dtype=torch.int32).view(1, 1, -1) < audio_length.view(-1, 1, 1)
         return audio * keep.to(audio.dtype), audio_length.to(torch.int32), pred_dur, overflow
+
+    def forward_trimmed(self, input_ids, ref_s, random_phases, attention_mask, speed):
+        """Eager only: compute on the valid tokens and frames, then pad the outputs back.
+
+        Same inputs and outputs as :meth:`forward`. The durations come from the valid tokens;
+        the decoder and generator run on ``min(Σ durations, MAX_FRAMES)`` frames without masks,
+        which is the original model's computation. Branches on values, so it cannot be traced.
+        """
+        n = int(attention_mask.sum())  # valid tokens, boundaries included
+        ids = input_ids[:, :n]  # [1, n]
+        mask = attention_mask[:, :n].to(torch.int32)  # [1, n] all ones
+        d, pred_dur = self.durations(ids, ref_s, mask, speed)  # [1, n, 640], [1, n]
+        total = int(pred_dur.sum())
+        n_frames = max(1, min(total, self.max_frames))  # valid frames, as the padded path counts them
+        aln, _ = create_alignment_matrix(pred_dur, n_frames)  # [1, n, n_frames]
+        overflow = torch.tensor([max(total - self.max_frames, 0)], dtype=torch.int32)
+        frames = torch.tensor([n_frames], dtype=torch.int32)
+        s_dec = ref_s[:, :128]
+        F0_pred, N_pred = self.prosody(d.transpose(-1, -2) @ aln, ref_s[:, 128:], frames, masked=False)
+        t_en = self.text_encoder(ids.to(torch.long), mask.sum(dim=1), mask == 0)  # [1, 512, n]
+        x = self.decoder_features(
+            t_en @ aln, F0_pred, N_pred, s_dec, frames, masked=False
+        )  # [1, 512, 2n_frames]
+        generator = self._unmasked_generator[0]
+        audio = generator(x, s_dec, F0_pred, random_phases, frames * 2)  # [1, 1, 600 n_frames]
+        audio = F.pad(audio, (0, self.max_frames * self.samples_per_frame - audio.shape[-1]))
+        pred_dur = F.pad(pred_dur, (0, self.max_tokens - n))  # [1, MAX_TOKENS], 0 at padding
+        audio_length = (frames * self.samples_per_frame).to(torch.int32)
+        return audio, audio_length, pred_dur, overflow

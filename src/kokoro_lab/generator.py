@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .fp16_emulation import fp32_island
 from .masking import adain_resblock1, length_mask
 from .sine_source import SourceModuleHnNSFDeterministic
 
@@ -113,6 +114,27 @@ class GeneratorDeterministic(torch.nn.Module):
         self.stft_pad = "reflect" if istft == "corrected" else "replicate"
         self.exact = exact
 
+    def _source_spectrum(self, har_source: torch.Tensor, samples: torch.Tensor, exact: bool) -> torch.Tensor:
+        """Harmonic source [B, T] → its STFT magnitude and phase, stacked [B, n_fft + 2, T / hop + 1]."""
+        B = har_source.shape[0]
+        if exact:  # continue past the last valid sample as the STFT's edge padding would
+            T = har_source.shape[1]
+            t = torch.arange(T, device=har_source.device).view(1, T)
+            last = samples.view(B, 1) - 1
+            # replicate: hold the last sample; reflect: mirror around it (x[2·last − t])
+            idx = (
+                t.clamp(max=last) if self.stft_pad == "replicate" else torch.where(t > last, 2 * last - t, t)
+            )
+            har_source = torch.gather(har_source, 1, idx.clamp(min=0))
+        har_spec, har_phase = stft_transform(self.stft, har_source, self.stft_pad)  # [B, 11, 60 N + 1]
+        hop = self.stft.hop_length
+        stft_frames = samples // hop + 1
+        m_stft = length_mask(stft_frames, har_spec.shape[-1]) if exact else None
+        har = torch.cat([har_spec, har_phase], dim=1)
+        if exact:
+            har = har * m_stft  # frames past the end see zeros, as the original's conv padding
+        return har
+
     def forward(
         self,
         x: torch.Tensor,
@@ -140,25 +162,12 @@ class GeneratorDeterministic(torch.nn.Module):
             frames = torch.full((B,), N, dtype=torch.long, device=x.device)
         exact = self.exact
         samples = frames * self.upsample_scale  # valid samples
-        har_source = self.m_source(f0, random_phases, frames if exact else None, noise).squeeze(
-            -1
-        )  # [B, 300 N]
-        if exact:  # continue past the last valid sample as the STFT's edge padding would
-            T = har_source.shape[1]
-            t = torch.arange(T, device=x.device).view(1, T)
-            last = samples.view(B, 1) - 1
-            # replicate: hold the last sample; reflect: mirror around it (x[2·last − t])
-            idx = (
-                t.clamp(max=last) if self.stft_pad == "replicate" else torch.where(t > last, 2 * last - t, t)
-            )
-            har_source = torch.gather(har_source, 1, idx.clamp(min=0))
-        har_spec, har_phase = stft_transform(self.stft, har_source, self.stft_pad)  # [B, 11, 60 N + 1]
-        hop = self.stft.hop_length
-        stft_frames = samples // hop + 1
-        m_stft = length_mask(stft_frames, har_spec.shape[-1]) if exact else None
-        har = torch.cat([har_spec, har_phase], dim=1)
-        if exact:
-            har = har * m_stft  # frames past the end see zeros, as the original's conv padding
+        with fp32_island("phase"):  # the phase reaches ~10⁵ rad: beyond float16's range
+            har_source = self.m_source(f0, random_phases, frames if exact else None, noise).squeeze(
+                -1
+            )  # [B, 300 N]
+        with fp32_island("source_stft"):
+            har = self._source_spectrum(har_source, samples, exact)  # [B, 22, 60 N + 1]
         # valid length after each upsampling: N → 10 N → 60 N, +1 for the reflection pad
         lengths = [frames]
         for u in self.ups:
@@ -184,10 +193,11 @@ class GeneratorDeterministic(torch.nn.Module):
             m_x = m_next
         x = F.leaky_relu(x)
         x = self.conv_post(x * m_x if exact else x)
-        spec = torch.exp(x[:, : self.post_n_fft // 2 + 1, :])
-        phase = torch.sin(x[:, self.post_n_fft // 2 + 1 :, :])
-        if exact:
-            spec = spec * m_x  # no energy from frames past the end in the overlap-add
-        if self.istft == "corrected":
-            return istft_corrected(self.stft, spec, phase)
-        return istft_kokoro(self.stft, spec, phase)
+        with fp32_island("istft"):  # exp overflows float16 above 11; the overlap-add divides
+            spec = torch.exp(x[:, : self.post_n_fft // 2 + 1, :])
+            phase = torch.sin(x[:, self.post_n_fft // 2 + 1 :, :])
+            if exact:
+                spec = spec * m_x  # no energy from frames past the end in the overlap-add
+            if self.istft == "corrected":
+                return istft_corrected(self.stft, spec, phase)
+            return istft_kokoro(self.stft, spec, phase)

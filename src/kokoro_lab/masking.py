@@ -25,12 +25,24 @@ def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
 def masked_instance_norm(norm: torch.nn.InstanceNorm1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``norm(x)`` with statistics over the valid frames only. x [B, C, T], mask [B, 1, T]."""
     n = mask.sum(dim=-1, keepdim=True).clamp(min=1.0)  # [B, 1, 1]
-    mean = (x * mask).sum(dim=-1, keepdim=True) / n  # [B, C, 1]
-    var = (((x - mean) * mask) ** 2).sum(dim=-1, keepdim=True) / n  # biased, as InstanceNorm
+    # Scale before summing: a plain sum over thousands of frames overflows float16 (65,504).
+    mean = (x * (mask / n)).sum(dim=-1, keepdim=True)  # [B, C, 1]
+    dev = (x - mean) * (mask * torch.rsqrt(n))  # [B, C, T], so that Σ dev² is the variance
+    var = (dev**2).sum(dim=-1, keepdim=True)  # biased, as InstanceNorm
     y = (x - mean) * torch.rsqrt(var + norm.eps)
     if norm.affine:
         y = y * norm.weight.view(1, -1, 1) + norm.bias.view(1, -1, 1)
     return y
+
+
+def in_place_ok() -> bool:
+    """Whether eager code may overwrite its own temporaries: not tracing, no autograd.
+
+    In-place ops run the same kernels as their out-of-place forms, so the values are bit for bit
+    the same; they only save the allocation (and page faults) of a fresh tensor per op. The
+    traced graph keeps the out-of-place ops CoreML needs.
+    """
+    return not torch.jit.is_tracing() and not torch.is_grad_enabled()
 
 
 def adain(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -38,7 +50,17 @@ def adain(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor | None) ->
     h = block.fc(s).unsqueeze(-1)  # [B, 2C, 1]
     gamma, beta = torch.chunk(h, chunks=2, dim=1)
     normed = block.norm(x) if mask is None else masked_instance_norm(block.norm, x, mask)
+    if in_place_ok():  # normed is a fresh tensor: reuse it
+        return normed.mul_(1 + gamma).add_(beta)
     return (1 + gamma) * normed + beta
+
+
+def snake(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Snake activation ``x + sin²(αx) / α``; overwrites ``x`` when :func:`in_place_ok`. x [B, C, T]."""
+    if in_place_ok():
+        t = torch.mul(alpha, x).sin_().pow_(2).mul_(1 / alpha)  # one temporary instead of four
+        return x.add_(t)
+    return x + (1 / alpha) * (torch.sin(alpha * x) ** 2)
 
 
 def _zero(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -75,11 +97,9 @@ def adain_resblock1(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor 
     for c1, c2, n1, n2, a1, a2 in zip(
         block.convs1, block.convs2, block.adain1, block.adain2, block.alpha1, block.alpha2, strict=True
     ):
-        xt = adain(n1, x, s, mask)
-        xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake
+        xt = snake(adain(n1, x, s, mask), a1)  # adain returns a fresh tensor: snake may reuse it
         xt = c1(_zero(xt, mask))
-        xt = adain(n2, xt, s, mask)
-        xt = xt + (1 / a2) * (torch.sin(a2 * xt) ** 2)
+        xt = snake(adain(n2, xt, s, mask), a2)
         xt = c2(_zero(xt, mask))
-        x = xt + x
+        x = xt.add_(x) if in_place_ok() else xt + x  # xt is the conv's fresh output
     return _zero(x, mask)

@@ -40,6 +40,9 @@ def bilstm(
     valid = (t < lengths.view(B, 1)).unsqueeze(-1).to(x.dtype)  # [B, T, 1]
     if mode == "v21":
         return out * valid
+    if not torch.jit.is_tracing() and bool((lengths >= T).all()):
+        # eager, no padding: the right-aligned pass would repeat the first one bit for bit
+        return out * valid
     shift = (T - lengths).view(B, 1)  # [B, 1] padding length
     src = t - shift  # right-aligned step t reads original step t - shift
     right = torch.gather(x, 1, src.clamp(min=0).unsqueeze(-1).expand(B, T, x.shape[-1]))

@@ -75,3 +75,76 @@ def synthesis_panel(text: str = DEFAULT_TEXT, voice: str = DEFAULT_VOICE, speed:
 
     panel.run = run
     return panel
+
+
+def conversion_panel(
+    output_dir, bucket: str = "2s", precision: str = "fp16", compress: str | None = None
+) -> Panel:
+    """Bucket, precision and compression controls with a Convert button.
+
+    Packages are written to ``output_dir`` under their default names; converting the same choice
+    twice replaces the earlier package. ``run()`` converts with the current values and shows the
+    summary of the saved package.
+    """
+    from pathlib import Path
+
+    import ipywidgets as w
+
+    from .coreml import BUCKETS, COMPRESSIONS, PRECISIONS
+    from .coreml.convert import default_output
+
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise NotADirectoryError(f"{output_dir} is not a directory; create it first.")
+    bucket_box = w.Dropdown(
+        options=[(f"{b.name}: ≤ {b.max_phonemes} phonemes", b.name) for b in BUCKETS.values()],
+        value=bucket,
+        description="Bucket",
+    )
+    precision_box = w.ToggleButtons(options=list(PRECISIONS), value=precision, description="Precision")
+    compress_box = w.Dropdown(
+        options=[("none", None)] + [(c, c) for c in COMPRESSIONS if c], value=compress, description="Weights"
+    )
+    button = w.Button(description="Convert", button_style="primary", icon="cogs")
+    out = w.Output()
+    panel = Panel(
+        widget=w.VBox([w.HBox([bucket_box, compress_box]), w.HBox([precision_box, button]), out]),
+        run=lambda: None,
+    )
+
+    def convert_now():
+        from .coreml import convert
+
+        path = output_dir / default_output(bucket_box.value, precision_box.value, compress_box.value)
+        panel.last = convert(
+            bucket_box.value, precision_box.value, compress_box.value, output=path, overwrite=True
+        )
+        return panel.last
+
+    def show(result) -> None:
+        from .coreml import inspect
+
+        print(f"{result.path.name}: {result.size_bytes / 1e6:.1f} MB, {result.total_seconds:.0f} s")
+        print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
+        print(inspect(result.path))
+
+    def on_click(_):
+        out.clear_output()
+        button.disabled = True
+        try:
+            with out:  # coremltools' progress bars and the step lines appear here
+                show(convert_now())
+        except (ValueError, OSError) as err:
+            out.append_stdout(f"Cannot convert: {err}\n")
+        finally:
+            button.disabled = False
+
+    button.on_click(on_click)
+
+    def run():
+        result = convert_now()
+        show(result)
+        return result
+
+    panel.run = run
+    return panel

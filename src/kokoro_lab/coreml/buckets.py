@@ -237,10 +237,11 @@ def measure_frames(
     voices = tuple(OFFLINE_VOICES if voices is None else voices)
     if model is None:
         model, _ = load_kmodel(disable_complex=True)
+    packs = {v: load_voice(v) for v in voices}  # once: loading a pack verifies its checksum
     rows: list[tuple[int, str, int]] = []
     for sample in texts:
         frames = {
-            v: predicted_frames(model, sample.ids, style_for(load_voice(v), len(sample.ids))) for v in voices
+            v: predicted_frames(model, sample.ids, style_for(packs[v], len(sample.ids))) for v in voices
         }
         rows.extend((sample.n_tokens, v, f) for v, f in frames.items())
         if stop_frames is not None and min(frames.values()) > stop_frames:

@@ -5,9 +5,10 @@
   (iOS16+). Per-grouped-channel tables (``granularity="per_grouped_channel"``) and int4
   per-block quantization would lose less, but need ``minimum_deployment_target=iOS18``.
 
-k-means speed: coremltools clusters float16 weights with ``kmeans1d`` when it is installed
-(seconds) and otherwise, and always for float32 weights, with scikit-learn's ``KMeans``, which
-took over 10 minutes for the 82M weights on 2 cores. Palettize the fp16 program.
+k-means speed: coremltools clusters float16 weights with the exact 1-D k-means it ships
+(``coremltools._deps.kmeans1d``, on the distinct values weighted by their counts: seconds), and
+float32 weights with scikit-learn's ``KMeans``, which took over 10 minutes for the 82M weights
+on 2 cores. Palettize the fp16 program.
 
 Only weights with at least ``WEIGHT_THRESHOLD`` elements are compressed; small ones (biases,
 norms, the STFT kernels) stay as they are.
