@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
 
         def save(mlmodel, bucket, precision, compress, seconds):
-            meta_precision = precision
-            set_metadata(mlmodel, bucket, meta_precision, compress, weights)
+            set_metadata(mlmodel, bucket, precision, compress, weights)
             name = f"kokoro-82m-{bucket.name}-{precision}{f'-{compress}' if compress else ''}.mlpackage"
             t0 = time.perf_counter()
             path = save_package(mlmodel, out_dir / name, overwrite=True)

@@ -1,4 +1,4 @@
-"""The synthesis panel: its default path speaks, and bad text gets a message instead of a crash."""
+"""The interactive panels: their default paths run, and bad input gets a message instead of a crash."""
 
 import pytest
 
@@ -21,3 +21,19 @@ def test_empty_text_is_refused_with_a_clear_message(kmodel):
     button.click()  # the click path reports the problem in the panel and keeps it usable
     out = panel.widget.children[2]
     assert any("text box is empty" in o.get("text", "") for o in out.outputs)
+
+
+def test_conversion_panel_keeps_an_existing_package_and_names_the_fix(tmp_path):
+    from kokoro_lab.atomic import OutputExistsError
+    from kokoro_lab.coreml.convert import default_output
+    from kokoro_lab.widgets import conversion_panel
+
+    existing = tmp_path / default_output("2s", "fp16", None)
+    existing.mkdir()
+    (existing / "keep.txt").write_text("user data")
+    panel = conversion_panel(tmp_path)  # "Replace" is unticked by default
+    with pytest.raises(OutputExistsError, match="overwrite"):
+        panel.run()  # refused before anything slow is loaded
+    assert (existing / "keep.txt").read_text() == "user data"
+    with pytest.raises(NotADirectoryError, match="create it first"):
+        conversion_panel(tmp_path / "missing")

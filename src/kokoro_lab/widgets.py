@@ -82,9 +82,9 @@ def conversion_panel(
 ) -> Panel:
     """Bucket, precision and compression controls with a Convert button.
 
-    Packages are written to ``output_dir`` under their default names; converting the same choice
-    twice replaces the earlier package. ``run()`` converts with the current values and shows the
-    summary of the saved package.
+    Packages are written to ``output_dir`` under their default names. An existing package is
+    replaced only when "Replace" is ticked; otherwise the panel says so and keeps it. ``run()``
+    converts with the current values and shows the summary of the saved package.
     """
     from pathlib import Path
 
@@ -105,10 +105,13 @@ def conversion_panel(
     compress_box = w.Dropdown(
         options=[("none", None)] + [(c, c) for c in COMPRESSIONS if c], value=compress, description="Weights"
     )
+    replace_box = w.Checkbox(value=False, description="Replace an existing package")
     button = w.Button(description="Convert", button_style="primary", icon="cogs")
     out = w.Output()
     panel = Panel(
-        widget=w.VBox([w.HBox([bucket_box, compress_box]), w.HBox([precision_box, button]), out]),
+        widget=w.VBox(
+            [w.HBox([bucket_box, compress_box]), w.HBox([precision_box, replace_box, button]), out]
+        ),
         run=lambda: None,
     )
 
@@ -117,7 +120,11 @@ def conversion_panel(
 
         path = output_dir / default_output(bucket_box.value, precision_box.value, compress_box.value)
         panel.last = convert(
-            bucket_box.value, precision_box.value, compress_box.value, output=path, overwrite=True
+            bucket_box.value,
+            precision_box.value,
+            compress_box.value,
+            output=path,
+            overwrite=replace_box.value,
         )
         return panel.last
 
