@@ -17,7 +17,6 @@ Three parts, three results files in ``bench/results/``:
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from kokoro_lab.benchmarking import (
@@ -30,6 +29,7 @@ from kokoro_lab.benchmarking import (
     fitting_bucket,
     print_table,
     time_interleaved,
+    timing_parser,
     utterance,
     write_results,
 )
@@ -164,13 +164,7 @@ def stages(sp: SynthesisPaths, voice: str) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--voice", default="jf_alpha")
+    parser = timing_parser(__doc__, repeats=3)
     parser.add_argument(
         "--parts",
         nargs="+",

@@ -12,8 +12,6 @@ and writes ``bench/results/synthesis.json``.
 
 from __future__ import annotations
 
-import argparse
-
 from kokoro_lab.benchmarking import (
     OFFICIAL,
     PATHS,
@@ -21,6 +19,7 @@ from kokoro_lab.benchmarking import (
     fitting_bucket,
     print_table,
     time_interleaved,
+    timing_parser,
     utterance,
     write_results,
 )
@@ -34,13 +33,7 @@ TEXTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--voice", default="jf_alpha")
+    parser = timing_parser(__doc__, repeats=5)
     parser.add_argument("--texts", nargs="+", choices=list(TEXTS), default=list(TEXTS))
     parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     args = parser.parse_args()

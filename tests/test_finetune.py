@@ -32,7 +32,7 @@ from kokoro_lab.finetune.checkpoint import read_checkpoint
 from kokoro_lab.finetune.model import trainable_parameters
 from kokoro_lab.finetune.training import step_segments
 from kokoro_lab.sine_source import no_source_noise
-from kokoro_lab.transformer_tts import CorruptFileError
+from kokoro_lab.torch_files import CorruptFileError
 
 SR, HOP = 24_000, 600
 # Everything but the predictor's heads and the decoder's last blocks stays frozen in the

@@ -111,3 +111,21 @@ def test_explicit_checkpoint_is_reported(kmodel):
     _, source = kmodel
     chosen = ckpt.resolve_checkpoint(source.path)
     assert chosen.kind == "explicit" and "explicit" in chosen.describe()
+
+
+def test_strict_check_of_the_loaded_values_catches_a_non_finite_weight(kmodel):
+    model, source = kmodel
+    state = load_checkpoint(source.path, mmap=True)  # keys only; the bytes stay on disk
+    verify_strict(model, state, values="model")
+    bias = model.bert_encoder.bias
+    kept = bias[0].item()
+    try:
+        with torch.no_grad():
+            bias[0] = float("nan")
+        with pytest.raises(RuntimeError, match="non-finite values in \\['bias'\\]"):
+            verify_strict(model, state, values="model")
+    finally:
+        with torch.no_grad():
+            bias[0] = kept
+    with pytest.raises(ValueError, match="values must be"):
+        verify_strict(model, state, values="both")

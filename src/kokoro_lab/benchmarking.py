@@ -6,6 +6,7 @@ Every results file is one JSON object with ``benchmark``, ``machine``, ``setting
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -22,6 +23,18 @@ from .atomic import atomic_path
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"
 REQUIRED_KEYS = ("benchmark", "machine", "settings", "rows")
+
+
+def timing_parser(doc: str | None, repeats: int) -> argparse.ArgumentParser:
+    """An argument parser with the flags every timing script shares: threads, repeats, warm-up, voice."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument(
+        "--repeats", type=int, default=repeats, help=f"timed runs per case (default: {repeats})"
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    parser.add_argument("--voice", default="jf_alpha", help="voice pack (default: jf_alpha)")
+    return parser
 
 
 def pin_threads(threads: int) -> int:
@@ -355,6 +368,34 @@ def plot_stages(rows: Sequence[dict[str, Any]], title: str = "where the time goe
     ax.set(xlabel="seconds (profiler, one run)", title=title)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
+
+
+def plot_book_times(
+    rows: Sequence[dict[str, Any]], budget_s: float = 15 * 60, title: str = "the book, chapter by chapter"
+):
+    """Horizontal bars of seconds per notebook, stacked in running order against ``budget_s``. → the figure."""
+    import matplotlib.pyplot as plt
+
+    names = [r["notebook"].removesuffix(".ipynb") for r in rows]
+    seconds = [r["seconds"] for r in rows]
+    fig, (ax, total) = plt.subplots(
+        2, 1, figsize=(8, 0.3 * len(rows) + 1.8), height_ratios=[len(rows), 1.5], constrained_layout=True
+    )
+    ax.barh(names, seconds, color=["C0" if r["ok"] else "C3" for r in rows])
+    ax.invert_yaxis()
+    ax.set(xlabel="seconds", title=title)
+    left = 0.0
+    for name, s in zip(names, seconds, strict=True):
+        total.barh([""], [s], left=left, edgecolor="white")
+        if s > 0.05 * budget_s:
+            total.text(left + s / 2, 0, name[:2], ha="center", va="center", fontsize=8, color="white")
+        left += s
+    total.axvline(budget_s, color="k", ls="--", lw=1)
+    total.set(
+        xlabel=f"cumulative seconds (dashed: the {budget_s / 60:.0f}-minute goal)",
+        xlim=(0, max(left, budget_s) * 1.05),
+    )
     return fig
 
 

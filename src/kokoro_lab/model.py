@@ -14,21 +14,32 @@ from .config import REPO_ID, config_path
 from .rebuild import is_instance_norm_affine
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
-    """``torch.load`` a Kokoro checkpoint safely (``weights_only=True``)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+    """``torch.load`` a Kokoro checkpoint safely (``weights_only=True``).
+
+    ``mmap=True`` maps the file instead of reading it: the keys and shapes cost nothing, and the
+    bytes are read only where a tensor is used.
+    """
+    return torch.load(Path(path), map_location="cpu", weights_only=True, mmap=mmap)
 
 
-def verify_strict(model: torch.nn.Module, checkpoint: dict[str, dict[str, torch.Tensor]]) -> None:
+def verify_strict(
+    model: torch.nn.Module, checkpoint: dict[str, dict[str, torch.Tensor]], values: str = "checkpoint"
+) -> None:
     """Check that ``checkpoint`` fills every tensor of ``model``.
 
     ``KModel``'s own loader retries with ``strict=False`` and hides missing keys, so this is the
     separate strict check. The only tensors allowed to be absent are AdaIN's InstanceNorm affine
     parameters, which the official checkpoint omits too (they stay at weight 1, bias 0).
 
+    ``values`` says whose tensors must be finite: ``"checkpoint"``'s, or ``"model"``'s (the same
+    numbers once the model is loaded from it, without touching a memory-mapped checkpoint's bytes).
+
     Raises:
         RuntimeError: keys are missing or unexpected, or a tensor is not finite.
     """
+    if values not in ("checkpoint", "model"):
+        raise ValueError(f"values must be 'checkpoint' or 'model', got {values!r}.")
     problems = []
     for top, state in checkpoint.items():
         module = getattr(model, top)
@@ -41,7 +52,10 @@ def verify_strict(model: torch.nn.Module, checkpoint: dict[str, dict[str, torch.
             problems.append(f"{top}: {len(missing)} missing, e.g. {sorted(missing)[:3]}")
         if unexpected := got - set(module.state_dict()):
             problems.append(f"{top}: {len(unexpected)} unexpected, e.g. {sorted(unexpected)[:3]}")
-        bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+        tensors = (
+            state if values == "checkpoint" else {k: v for k, v in module.state_dict().items() if k in got}
+        )
+        bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
         if bad:
             problems.append(f"{top}: non-finite values in {bad[:3]}")
     if problems:
@@ -58,7 +72,8 @@ def _load(path: Path, disable_complex: bool) -> torch.nn.Module:
         model = KModel(
             repo_id=REPO_ID, config=str(config_path()), model=str(path), disable_complex=disable_complex
         )
-    verify_strict(model, load_checkpoint(path))
+    # The keys from a mapped file, the values from the loaded model: no second copy of the weights.
+    verify_strict(model, load_checkpoint(path, mmap=True), values="model")
     return model.eval()
 
 

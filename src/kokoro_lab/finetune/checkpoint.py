@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..atomic import atomic_path
-from ..transformer_tts.checkpoint import CorruptFileError, load_torch_file, tensor_checksum
+from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
 from .model import trainable_parameters
 
 CHECKPOINT_FORMAT = "kokoro_lab.finetune.checkpoint"
@@ -43,9 +42,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "training": training or {},
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_torch_file(payload, path, overwrite)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
 from ..config import SAMPLES_PER_FRAME, cache_dir
-from ..transformer_tts.checkpoint import CorruptFileError, load_torch_file, tensor_checksum
+from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
 from .data import F0_FMAX, F0_FMIN, F0_FRAME_LENGTH, FinetuneItem, f0_from_audio
 
 CORPUS_FORMAT = "kokoro_lab.finetune.corpus"
@@ -159,9 +158,7 @@ def save_corpus(corpus: SpeakerCorpus, path: str | os.PathLike, overwrite: bool 
         "seed": corpus.seed,
         "sha256": corpus.checksum(),
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_torch_file(payload, path, overwrite)
 
 
 def load_corpus(path: str | os.PathLike) -> SpeakerCorpus:

@@ -13,7 +13,6 @@ rank takes every ``world_size``-th item of the step's batch and DDP averages the
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from ..atomic import check_writable
+from ..seeded_training import epoch_order, rng_state, set_rng_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import FinetuneBatch, FinetuneDataset, collate
 from .losses import duration_loss, f0_loss, log_mel_l1, multi_resolution_stft_loss
@@ -97,11 +97,7 @@ def batch_for_step(
     dataset: FinetuneDataset, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
 ) -> FinetuneBatch:
     """The batch of step ``step``: seeded per-epoch shuffles; this rank's share of it."""
-    n = len(dataset)
-    per_epoch = math.ceil(n / batch_size)
-    epoch, i = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    chosen = order[i * batch_size : (i + 1) * batch_size].tolist()[rank::world_size]
+    chosen = epoch_order(len(dataset), step, batch_size, seed)[rank::world_size]
     if not chosen:
         raise ValueError(
             f"Rank {rank} got no item of step {step}; use batch_size ≥ world_size ({world_size})."
@@ -116,19 +112,6 @@ def step_segments(batch: FinetuneBatch, config: FinetuneConfig, step: int) -> tu
     S = min(config.segment_frames, int(batch.frame_lengths.min()))
     g = torch.Generator().manual_seed(config.seed * 7_919 + step)
     return segment_starts(batch.frame_lengths, S, g), S
-
-
-def _rng_state() -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def finetune(
@@ -187,7 +170,7 @@ def finetune(
                 "the same settings and dataset, or start a fresh run with another checkpoint_path."
             )
         step, history = state["step"], state["history"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
     else:
         if checkpoint_path is not None and rank == 0:
             check_writable(checkpoint_path, overwrite)
@@ -218,7 +201,7 @@ def finetune(
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", f0=f"{history['f0'][-1]:.0f}")
         due = step == config.steps or (config.checkpoint_every and step % config.checkpoint_every == 0)
         if checkpoint_path is not None and rank == 0 and due:
-            training = {"step": step, "history": history, "rng": _rng_state(), "settings": settings}
+            training = {"step": step, "history": history, "rng": rng_state(), "settings": settings}
             save_checkpoint(checkpoint_path, model, optimizer, training, overwrite=True)
     bar.close()
     model.eval()

@@ -1,65 +1,23 @@
-"""Saving and loading: atomic writes, safe loads (``weights_only=True``), and clear errors.
+"""The Transformer TTS checkpoint: weights, config, optimizer and training state in one torch file.
 
-Three things can go wrong when a file is read back, and each gets its own message: the file is
-unreadable (truncated, overwritten, not a torch file), its contents fail their checksum, or it was
-written for a different model configuration.
+It is written atomically and read with ``weights_only=True`` (``kokoro_lab.torch_files``). Besides
+a missing, unreadable or damaged file, a checkpoint can be written for a different model
+configuration; each case gets its own message.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
 from .config import TransformerTTSConfig
 from .model import TransformerTTS
 
 CHECKPOINT_FORMAT = "kokoro_lab.transformer_tts.checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-class CorruptFileError(ValueError):
-    """A checkpoint or cache file cannot be read or fails its checksum."""
-
-
-def tensor_checksum(tensors: dict[str, torch.Tensor] | list[torch.Tensor]) -> str:
-    """SHA-256 over the names, shapes, dtypes and bytes of ``tensors`` (a dict is taken in key order)."""
-    h = hashlib.sha256()
-    items = sorted(tensors.items()) if isinstance(tensors, dict) else enumerate(tensors)
-    for name, t in items:
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> dict:
-    """``torch.load(path, weights_only=True)`` that turns any failure into a message naming the file.
-
-    Args:
-        path: the file. what: what it is ("checkpoint", "corpus cache"). fix: what to do about a
-            bad file ("retrain", "rebuild it with build_corpus").
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CorruptFileError: the file cannot be unpickled or does not hold a dict.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No {what} at {path}; check the path ({fix} to create it).")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip errors, unpickling errors, EOF, ... all mean the same to a reader
-        raise CorruptFileError(
-            f"Cannot read the {what} {path} ({type(err).__name__}: {err}). The file is truncated, "
-            f"corrupt or not a {what}; delete it and {fix}."
-        ) from err
-    if not isinstance(obj, dict):
-        raise CorruptFileError(f"{path} holds a {type(obj).__name__}, not a {what}; delete it and {fix}.")
-    return obj
 
 
 def save_checkpoint(
@@ -83,9 +41,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "training": training or {},
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_torch_file(payload, path, overwrite)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

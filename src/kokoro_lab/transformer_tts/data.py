@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..atomic import atomic_path
 from ..config import SAMPLE_RATE, SAMPLES_PER_FRAME
-from .checkpoint import CorruptFileError, load_torch_file, tensor_checksum
+from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
 from .sentences import SENTENCES
 
 CORPUS_FORMAT = "kokoro_lab.transformer_tts.corpus"
@@ -151,9 +150,7 @@ def save_corpus(corpus: Corpus, path: str | os.PathLike, overwrite: bool = True)
         "teacher": corpus.teacher,
         "sha256": corpus.checksum(),
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_torch_file(payload, path, overwrite)
 
 
 def load_corpus(path: str | os.PathLike) -> Corpus:

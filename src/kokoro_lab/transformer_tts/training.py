@@ -16,13 +16,13 @@ exactly the losses the uninterrupted run would have had.
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
 import torch.nn.functional as F
 
 from ..atomic import check_writable
+from ..seeded_training import epoch_order, rng_state, set_rng_state
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batch, TTSDataset, collate
 from .model import TransformerTTS, TTSOutput, lengths_to_padding_mask
@@ -56,24 +56,7 @@ def tts_loss(out: TTSOutput, batch: Batch) -> dict[str, torch.Tensor]:
 
 def batch_for_step(dataset: TTSDataset, step: int, batch_size: int, seed: int) -> Batch:
     """The batch that training step ``step`` uses: epoch-wise seeded shuffles, last batch may be short."""
-    n = len(dataset)
-    per_epoch = math.ceil(n / batch_size)
-    epoch, i = divmod(step, per_epoch)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return collate([dataset[j] for j in order[i * batch_size : (i + 1) * batch_size].tolist()])
-
-
-def _rng_state() -> dict:
-    state = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    return collate([dataset[j] for j in epoch_order(len(dataset), step, batch_size, seed)])
 
 
 def train(
@@ -139,7 +122,7 @@ def train(
                 "with the same settings and dataset, or start a fresh run with another checkpoint_path."
             )
         step, history = state["step"], state["history"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
     else:
         if checkpoint_path is not None:
             check_writable(checkpoint_path, overwrite)
@@ -166,7 +149,7 @@ def train(
         if checkpoint_path is not None and (
             step == steps or checkpoint_every and step % checkpoint_every == 0
         ):
-            training = {"step": step, "history": history, "rng": _rng_state(), "settings": settings}
+            training = {"step": step, "history": history, "rng": rng_state(), "settings": settings}
             save_checkpoint(checkpoint_path, model, optimizer, training, overwrite=True)
     bar.close()
     model.eval()
