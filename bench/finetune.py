@@ -88,6 +88,8 @@ def main() -> None:
 
     if not distributed and device.type == "cpu":
         pin_threads(args.threads)
+    if distributed and args.results:
+        p.error("--results needs one process: score a checkpoint of a torchrun run with one process.")
     if not 0 < args.held_out < args.sentences <= len(SENTENCES):
         p.error(f"need 0 < --held-out < --sentences ≤ {len(SENTENCES)}.")
     base, _ = load_kmodel()
@@ -163,9 +165,12 @@ def train_with_evaluation(model, base, held_out, args, run) -> tuple[dict, list[
         for target in [*range(args.eval_every, args.steps, args.eval_every), args.steps]:
             history, seconds = train_to(model, checkpoint, target, resume=resume, overwrite=overwrite, **run)
             resume, overwrite, elapsed = True, True, elapsed + seconds
+            step = history["step"][-1] if history["step"] else 0  # a resumed run may already be past target
+            if step <= rows[-1]["step"]:
+                continue
             scores = score(model, held_out)
-            rows.append({"step": target, **vars(scores)})
-            print(f"step {target:4d}:", scores.line())
+            rows.append({"step": step, **vars(scores)})
+            print(f"step {step:4d}:", scores.line())
     return history, rows, elapsed
 
 
