@@ -52,7 +52,7 @@ def child(path: str, threads: int, voice: str, traced_file: str | None) -> None:
     tokens, ref_s = utterance(TEXT, voice)
     bucket = fitting_bucket(len(tokens))
     if path == TRACED:
-        from kokoro_lab.coreml_model import pad_inputs
+        from kokoro_lab.rewrite.model import pad_inputs
 
         module = torch.jit.load(traced_file)
         input_ids, mask = pad_inputs(tokens, bucket.max_tokens)
@@ -66,13 +66,13 @@ def child(path: str, threads: int, voice: str, traced_file: str | None) -> None:
         if path == OFFICIAL:  # as a kokoro user loads it: no kokoro-lab loader in between
             from kokoro import KModel
 
-            from kokoro_lab.checkpoint import resolve_checkpoint
             from kokoro_lab.config import REPO_ID, config_path
+            from kokoro_lab.original.checkpoint import resolve_checkpoint
 
             checkpoint = str(resolve_checkpoint().path)
             sp._official = KModel(repo_id=REPO_ID, config=str(config_path()), model=checkpoint).eval()
         elif path == ORT:
-            from kokoro_lab.onnx_reference import _session
+            from kokoro_lab.original.onnx_reference import _session
 
             _session(threads)
         else:

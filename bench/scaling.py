@@ -126,8 +126,8 @@ def padding(sp: SynthesisPaths, voice: str, repeats: int, warmup: int) -> list[d
 def stages(sp: SynthesisPaths, voice: str) -> list[dict]:
     import torch
 
-    from kokoro_lab.coreml_model import KokoroCompleteCoreML, pad_inputs
     from kokoro_lab.profiling import lab_targets, official_targets, profile_stages
+    from kokoro_lab.rewrite.model import KokoroCompleteCoreML, pad_inputs
 
     tokens, ref_s = utterance(STAGE_TEXT, voice)
     frames = sum(sp.make(OFFICIAL, tokens, ref_s)().durations)

@@ -22,5 +22,5 @@ fi
 
 # Rebuild the fp32 weights from the int8 ONNX export once (cached in ~/.cache/kokoro_lab).
 KOKORO_LAB_OFFLINE=1 "$VENV/bin/python" -c "
-from kokoro_lab.checkpoint import rebuilt_checkpoint
+from kokoro_lab.original.checkpoint import rebuilt_checkpoint
 print('setup: offline weights ready:', rebuilt_checkpoint())"

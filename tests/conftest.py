@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from kokoro_lab import load_kmodel, load_voice, phonemize, tokenize  # noqa: E402
-from kokoro_lab.voices import style_for  # noqa: E402
+from kokoro_lab.original.voices import style_for  # noqa: E402
 
 UTTERANCES = [
     "The quick brown fox jumps over the lazy dog.",

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from kokoro_lab import anatomy, load_config, load_voice
-from kokoro_lab.model import load_checkpoint, parameter_count
+from kokoro_lab import load_config, load_voice
+from kokoro_lab.book import anatomy
+from kokoro_lab.original.model import load_checkpoint, parameter_count
 
 CHECKPOINT_PARAMETERS = 81_763_410
 TORCH_PARAMETERS = 81_810_022

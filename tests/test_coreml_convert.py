@@ -305,7 +305,7 @@ def test_frontend_fixes_are_removed_afterwards():
 @pytest.mark.skipif(not ON_MACOS, reason="Model prediction is only supported on macOS")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_prediction_matches_torch_durations(converted, complex_free, utterance, precision):
-    from kokoro_lab.coreml_model import KokoroCompleteCoreML, pad_inputs
+    from kokoro_lab.rewrite.model import KokoroCompleteCoreML, pad_inputs
 
     b = BUCKETS[TINY]
     _, ref_s, ids = utterance("Hello there.", "jf_alpha")

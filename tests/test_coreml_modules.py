@@ -5,13 +5,13 @@ import torch
 from conftest import UTTERANCES, VOICES
 
 from kokoro_lab import load_kmodel
-from kokoro_lab.alignment import create_alignment_matrix
-from kokoro_lab.audio import log_mel_distance
-from kokoro_lab.coreml_model import InputError, KokoroCompleteCoreML, pad_inputs
-from kokoro_lab.generator import GeneratorDeterministic, istft_corrected, istft_gain
-from kokoro_lab.padding_study import pad_ids
-from kokoro_lab.sine_source import SourceModuleHnNSFDeterministic, no_source_noise
-from kokoro_lab.stages import decoder_features, run_stages
+from kokoro_lab.book.padding_study import pad_ids
+from kokoro_lab.original.stages import decoder_features, run_stages
+from kokoro_lab.quality import log_mel_distance
+from kokoro_lab.rewrite.alignment import create_alignment_matrix
+from kokoro_lab.rewrite.generator import GeneratorDeterministic, istft_corrected, istft_gain
+from kokoro_lab.rewrite.model import InputError, KokoroCompleteCoreML, pad_inputs
+from kokoro_lab.rewrite.sine_source import SourceModuleHnNSFDeterministic, no_source_noise
 
 PADDINGS = [0.0, 0.5, 0.9]  # fraction of MAX_TOKENS that is padding
 

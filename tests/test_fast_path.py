@@ -5,11 +5,11 @@ import torch
 from conftest import UTTERANCES
 
 from kokoro_lab import load_kmodel
-from kokoro_lab.audio import log_mel_distance
-from kokoro_lab.coreml_model import KokoroCompleteCoreML, pad_inputs
-from kokoro_lab.masking import adain_resblock1
-from kokoro_lab.sine_source import no_source_noise
-from kokoro_lab.text_encoders import bilstm
+from kokoro_lab.quality import log_mel_distance
+from kokoro_lab.rewrite.masking import adain_resblock1
+from kokoro_lab.rewrite.model import KokoroCompleteCoreML, pad_inputs
+from kokoro_lab.rewrite.sine_source import no_source_noise
+from kokoro_lab.rewrite.text_encoders import bilstm
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from kokoro_lab.finetune import (
 from kokoro_lab.finetune.checkpoint import read_checkpoint
 from kokoro_lab.finetune.model import trainable_parameters
 from kokoro_lab.finetune.training import step_segments
-from kokoro_lab.sine_source import no_source_noise
+from kokoro_lab.rewrite.sine_source import no_source_noise
 from kokoro_lab.torch_files import CorruptFileError
 
 SR, HOP = 24_000, 600

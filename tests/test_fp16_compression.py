@@ -8,18 +8,18 @@ import pytest
 import torch
 
 import kokoro_lab as kl
-from kokoro_lab.audio import aligned_log_mel_distance
-from kokoro_lab.coreml_model import KokoroCompleteCoreML, pad_inputs
-from kokoro_lab.fp16_emulation import audio_health, emulate_fp16, fp16_phase_error, fp32_island
-from kokoro_lab.masking import masked_instance_norm
-from kokoro_lab.voices import style_for
-from kokoro_lab.weight_compression import (
+from kokoro_lab.coreml.fp16_emulation import audio_health, emulate_fp16, fp16_phase_error, fp32_island
+from kokoro_lab.coreml.weight_compression import (
     compress_tensor,
     compressed_megabytes,
     compressed_weights,
     palettize,
     quantize_int8,
 )
+from kokoro_lab.original.voices import style_for
+from kokoro_lab.quality import aligned_log_mel_distance
+from kokoro_lab.rewrite.masking import masked_instance_norm
+from kokoro_lab.rewrite.model import KokoroCompleteCoreML, pad_inputs
 
 # --- float16 emulation ------------------------------------------------------------------------
 

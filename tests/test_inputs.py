@@ -9,7 +9,7 @@ from kokoro_lab import load_voice, phonemize, split_phonemes, synthesize, tokeni
 from kokoro_lab.atomic import atomic_path
 from kokoro_lab.cli import main
 from kokoro_lab.config import MAX_PHONEME_TOKENS
-from kokoro_lab.text import TextTooLongError
+from kokoro_lab.original.text import TextTooLongError
 
 LONG_TEXT = " ".join(["The old clock in the hall struck twelve, and everyone went quiet."] * 12)
 

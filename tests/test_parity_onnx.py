@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import UTTERANCES, VOICES
 
-from kokoro_lab.audio import log_mel_distance
-from kokoro_lab.onnx_reference import ORT_LOUDNESS, onnx_synthesize
-from kokoro_lab.stages import run_stages
+from kokoro_lab.original.onnx_reference import ORT_LOUDNESS, onnx_synthesize
+from kokoro_lab.original.stages import run_stages
+from kokoro_lab.quality import log_mel_distance
 
 
 @pytest.mark.parametrize("voice", VOICES)

@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from kokoro_lab import checkpoint as ckpt
-from kokoro_lab.model import load_checkpoint, parameter_count, verify_strict
-from kokoro_lab.onnx_export import ChecksumError, _part_paths, assemble_onnx, expected_sha256, sha256_file
-from kokoro_lab.rebuild import _weight_norm_parts, scope_to_module
+from kokoro_lab.original import checkpoint as ckpt
+from kokoro_lab.original.model import load_checkpoint, parameter_count, verify_strict
+from kokoro_lab.original.onnx_export import (
+    ChecksumError,
+    _part_paths,
+    assemble_onnx,
+    expected_sha256,
+    sha256_file,
+)
+from kokoro_lab.original.rebuild import _weight_norm_parts, scope_to_module
 
 OFFICIAL_PARAMETERS = 81_763_410  # seed report 003 (official kokoro-v1_0.pth)
 
@@ -84,7 +90,7 @@ def test_weight_norm_split_reproduces_weights_including_zeroed_channels():
 def test_corrupted_cached_rebuild_is_rebuilt(tmp_path, monkeypatch, kmodel):
     _, source = kmodel
     monkeypatch.setattr(ckpt, "cache_dir", lambda: tmp_path)
-    monkeypatch.setattr("kokoro_lab.onnx_export.cache_dir", lambda: tmp_path)
+    monkeypatch.setattr("kokoro_lab.original.onnx_export.cache_dir", lambda: tmp_path)
     cached = tmp_path / ckpt.REBUILT_NAME
     shutil.copy(source.path, cached)
     shutil.copy(source.path.with_name(source.path.name + ".json"), tmp_path / (cached.name + ".json"))

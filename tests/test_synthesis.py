@@ -6,9 +6,9 @@ import torch
 from conftest import UTTERANCES
 
 from kokoro_lab import synthesize
-from kokoro_lab.audio import speech_stats
-from kokoro_lab.rebuild import kokoro_skeleton
-from kokoro_lab.stages import run_stages
+from kokoro_lab.original.rebuild import kokoro_skeleton
+from kokoro_lab.original.stages import run_stages
+from kokoro_lab.quality import speech_stats
 
 
 @pytest.mark.parametrize("voice", ["jf_alpha", "jm_kumo"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kokoro_lab.widgets import synthesis_panel
+from kokoro_lab.book.widgets import synthesis_panel
 
 
 def test_default_path_speaks_with_the_controls_values(kmodel):
@@ -25,8 +25,8 @@ def test_empty_text_is_refused_with_a_clear_message(kmodel):
 
 def test_conversion_panel_keeps_an_existing_package_and_names_the_fix(tmp_path):
     from kokoro_lab.atomic import OutputExistsError
+    from kokoro_lab.book.widgets import conversion_panel
     from kokoro_lab.coreml.convert import default_output
-    from kokoro_lab.widgets import conversion_panel
 
     existing = tmp_path / default_output("2s", "fp16", None)
     existing.mkdir()

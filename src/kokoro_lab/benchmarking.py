@@ -458,7 +458,7 @@ class SynthesisPaths:
 
     @property
     def official(self):
-        from .model import load_kmodel
+        from .original.model import load_kmodel
 
         if self._official is None:
             self._official, _ = load_kmodel()
@@ -466,7 +466,7 @@ class SynthesisPaths:
 
     @property
     def complex_free(self):
-        from .model import load_kmodel
+        from .original.model import load_kmodel
 
         if self._complex_free is None:
             self._complex_free, _ = load_kmodel(disable_complex=True)
@@ -476,7 +476,7 @@ class SynthesisPaths:
         """``torch.jit.trace`` of the padded module for ``bucket`` (cached)."""
         import torch
 
-        from .coreml_model import KokoroCompleteCoreML, pad_inputs
+        from .rewrite.model import KokoroCompleteCoreML, pad_inputs
 
         key = (bucket.max_tokens, bucket.max_frames)
         if key not in self._traced:
@@ -496,7 +496,7 @@ class SynthesisPaths:
         import torch
 
         from .config import SAMPLE_RATE
-        from .coreml_model import KokoroCompleteCoreML, pad_inputs
+        from .rewrite.model import KokoroCompleteCoreML, pad_inputs
 
         tokens = [int(t) for t in tokens]
         n = len(tokens) + 2
@@ -510,7 +510,7 @@ class SynthesisPaths:
 
             return run
         if path == ORT:
-            from .onnx_reference import onnx_synthesize
+            from .original.onnx_reference import onnx_synthesize
 
             def run():
                 audio, dur = onnx_synthesize(tokens, ref_s, speed, threads=self.threads)
@@ -540,8 +540,8 @@ class SynthesisPaths:
 
 def utterance(text: str, voice: str = "jf_alpha") -> tuple[list[int], Any]:
     """Phoneme token ids (no boundaries) and the style ``ref_s`` [1, 256] for ``text``."""
-    from .text import phonemize, tokenize
-    from .voices import load_voice, style_for
+    from .original.text import phonemize, tokenize
+    from .original.voices import load_voice, style_for
 
     tokens = list(tokenize(phonemize(text)))
     return tokens, style_for(load_voice(voice), len(tokens))

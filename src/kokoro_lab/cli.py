@@ -11,7 +11,7 @@ def _say(args: argparse.Namespace) -> int:
 
     from .atomic import check_writable
     from .audio import write_wav
-    from .synthesis import synthesize
+    from .original.synthesis import synthesize
 
     check_writable(args.output, args.overwrite)  # fail before the slow part
     bars: list = []

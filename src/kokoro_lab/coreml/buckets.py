@@ -125,7 +125,7 @@ def sample_texts(sentences: Sequence[str] = SAMPLE_TEXTS) -> list[TextSample]:
     Every sentence alone, its first half (short texts for small buckets), and runs of 2 to 11
     consecutive sentences; texts over Kokoro's 510 tokens are dropped.
     """
-    from ..text import phonemize, tokenize, vocab
+    from ..original.text import phonemize, tokenize, vocab
 
     v = vocab()
     n = len(sentences)
@@ -152,7 +152,7 @@ def predicted_frames(model, ids: Sequence[int], ref_s: torch.Tensor, speed: floa
     """
     import torch
 
-    from ..coreml_model import pad_inputs
+    from ..rewrite.model import pad_inputs
 
     km = _duration_module(model)
     input_ids, attention_mask = pad_inputs(ids, len(ids) + 2)
@@ -165,7 +165,7 @@ _DURATION_MODULES: dict[int, object] = {}
 
 
 def _duration_module(model):
-    from ..coreml_model import KokoroCompleteCoreML
+    from ..rewrite.model import KokoroCompleteCoreML
 
     key = id(model)
     if key not in _DURATION_MODULES:  # wrapping is cheap, but keep one per model
@@ -230,8 +230,8 @@ def measure_frames(
     Stops after the first text that even the fastest voice stretches over more than
     ``stop_frames`` frames: longer texts cannot fit either.
     """
-    from ..model import load_kmodel
-    from ..voices import OFFLINE_VOICES, load_voice, style_for
+    from ..original.model import load_kmodel
+    from ..original.voices import OFFLINE_VOICES, load_voice, style_for
 
     texts = sample_texts() if texts is None else sorted(texts, key=lambda s: s.n_tokens)
     voices = tuple(OFFLINE_VOICES if voices is None else voices)

@@ -146,7 +146,7 @@ def _example_inputs(bucket: Bucket):
     """Inputs to trace with; any valid values do, as nothing in the graph branches on them."""
     import torch
 
-    from ..coreml_model import pad_inputs
+    from ..rewrite.model import pad_inputs
 
     ids = [50, 83, 54, 156, 57, 135][: bucket.max_phonemes]  # arbitrary valid phoneme ids
     input_ids, attention_mask = pad_inputs(ids, bucket.max_tokens)
@@ -180,7 +180,7 @@ def trace(bucket: Bucket, model) -> torch.jit.ScriptModule:
     """``torch.jit.trace`` of ``KokoroCompleteCoreML`` for ``bucket`` (exact mode)."""
     import torch
 
-    from ..coreml_model import KokoroCompleteCoreML
+    from ..rewrite.model import KokoroCompleteCoreML
 
     module = KokoroCompleteCoreML(model, bucket.max_tokens, bucket.max_frames, mode="exact").eval()
     with torch.no_grad():
@@ -309,7 +309,7 @@ def convert(
         return out
 
     if model is None:
-        from ..model import load_kmodel
+        from ..original.model import load_kmodel
 
         model, source = step("load", load_kmodel, None, True)
         weights = weights or source.describe()

@@ -45,7 +45,7 @@ def package_inputs(path: str | os.PathLike, tokens: list[int], ref_s: torch.Tens
     MAX_TOKENS as recorded in its metadata."""
     import coremltools as ct
 
-    from ..coreml_model import pad_inputs
+    from ..rewrite.model import pad_inputs
 
     spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
     max_tokens = int(spec.description.metadata.userDefined["kokoro_lab.max_tokens"])
@@ -112,8 +112,8 @@ def compare_with_torch(
     """Predict with the package and run ``KokoroCompleteCoreML`` for the same bucket in PyTorch."""
     import coremltools as ct
 
-    from ..audio import log_mel_distance
-    from ..coreml_model import KokoroCompleteCoreML
+    from ..quality.distance import log_mel_distance
+    from ..rewrite.model import KokoroCompleteCoreML
 
     got = predict(path, tokens, ref_s, **kw)
     meta = ct.models.MLModel(str(path), skip_model_load=True).get_spec().description.metadata.userDefined

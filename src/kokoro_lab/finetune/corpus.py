@@ -102,7 +102,7 @@ class SpeakerCorpus:
                 synthesis does) or one ``ref_s`` [256] or [1, 256] for every item.
             indices: which utterances; ``None`` = all.
         """
-        from ..voices import load_voice, style_for
+        from ..original.voices import load_voice, style_for
 
         pack = load_voice(speaker) if isinstance(speaker, str) else None
         out = []
@@ -209,10 +209,10 @@ def build_speaker_corpus(
     """
     from tqdm.auto import tqdm
 
-    from ..model import load_kmodel
-    from ..stages import run_stages
-    from ..text import phonemize, tokenize
-    from ..voices import load_voice, style_for
+    from ..original.model import load_kmodel
+    from ..original.stages import run_stages
+    from ..original.text import phonemize, tokenize
+    from ..original.voices import load_voice, style_for
 
     sentences = list(sentences)
     if not sentences:

@@ -20,7 +20,7 @@ from ..config import MAX_PHONEME_TOKENS, SAMPLE_RATE, SAMPLES_PER_FRAME, STYLE_D
 
 MAX_DUR = int(load_config()["max_dur"])  # 50: the duration head sums 50 sigmoids, so it cannot say more
 F0_FMIN, F0_FMAX = 50.0, 600.0  # pyin search range in Hz
-F0_FRAME_LENGTH = 1024  # pyin window in samples (43 ms), as in kokoro_lab.prosody
+F0_FRAME_LENGTH = 1024  # pyin window in samples (43 ms), as in kokoro_lab.quality.pitch
 
 
 class InvalidItemError(ValueError):
@@ -57,7 +57,7 @@ def f0_from_audio(audio: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RA
     Returns:
         [F] float32 F0 in Hz.
     """
-    from ..prosody import pyin_f0
+    from ..quality.pitch import pyin_f0
 
     y = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
     f0 = pyin_f0(

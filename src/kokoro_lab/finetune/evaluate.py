@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..audio import log_mel_distance
-from ..prosody import f0_agreement
-from ..sine_source import no_source_noise
+from ..quality.distance import log_mel_distance
+from ..quality.pitch import f0_agreement
+from ..rewrite.sine_source import no_source_noise
 from .data import FinetuneItem, collate
 from .model import KokoroForTraining, f0_at_frame_rate
 

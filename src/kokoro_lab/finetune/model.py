@@ -8,7 +8,7 @@ modules, with kokoro's variable names, but
   frame-rate prosody stack (``F0Ntrain``) runs per utterance on its real frames only, so padding
   never reaches a real position;
 * with the alignment built from the ground-truth durations (teacher forcing) by the broadcasting
-  :func:`kokoro_lab.alignment.create_alignment_matrix`;
+  :func:`kokoro_lab.rewrite.alignment.create_alignment_matrix`;
 * decoding a random segment of ``S`` frames per utterance (the decoder is by far the costliest
   part), as StyleTTS 2 does, with gradients flowing everywhere that is not frozen.
 """
@@ -22,8 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..alignment import create_alignment_matrix
 from ..config import SAMPLES_PER_FRAME
+from ..rewrite.alignment import create_alignment_matrix
 from .data import FinetuneBatch
 
 

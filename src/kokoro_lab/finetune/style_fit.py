@@ -92,7 +92,7 @@ def fit_style(
 
 def voice_vectors(names: Sequence[str], n_phonemes: Sequence[int]) -> dict[str, torch.Tensor]:
     """``{voice: [len(n_phonemes), 256]}``: each voice's rows for the given phoneme counts."""
-    from ..voices import load_voice, style_for
+    from ..original.voices import load_voice, style_for
 
     return {v: torch.cat([style_for(load_voice(v), n) for n in n_phonemes]) for v in names}
 

@@ -31,7 +31,7 @@ def kokoro_vocab_size() -> int:
     boundary/padding token. Sizing the table to the largest id lets the teacher's token ids be used
     unchanged; the 64 unused rows cost ``64·H`` parameters and are never trained.
     """
-    from ..text import vocab
+    from ..original.text import vocab
 
     return max(vocab().values()) + 1
 

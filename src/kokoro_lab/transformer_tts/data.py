@@ -217,10 +217,10 @@ def build_corpus(
     """
     from tqdm.auto import tqdm
 
-    from ..model import load_kmodel
-    from ..stages import run_stages
-    from ..text import phonemize, tokenize
-    from ..voices import load_voice, style_for
+    from ..original.model import load_kmodel
+    from ..original.stages import run_stages
+    from ..original.text import phonemize, tokenize
+    from ..original.voices import load_voice, style_for
 
     sentences = list(SENTENCES if sentences is None else sentences)
     if not sentences:

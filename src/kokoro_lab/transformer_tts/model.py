@@ -174,7 +174,7 @@ class TransformerTTS(nn.Module):
             fix = f", or build the model with vocab_size={max(bad) + 1}" if max(bad) >= V else ""
             raise ValueError(
                 f"Token ids {bad[:5]} are outside the vocabulary [0, {V}). Make tokens with "
-                f"kokoro_lab.text.tokenize (ids ≥ 0; 0 pads){fix}."
+                f"kokoro_lab.original.text.tokenize (ids ≥ 0; 0 pads){fix}."
             )
         B, L = tokens.shape
         if token_lengths is None:

@@ -37,7 +37,7 @@ def kokoro_skeleton(config: dict | None = None) -> torch.nn.Module:
     from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
     from transformers import AlbertConfig
 
-    from .config import load_config
+    from ..config import load_config
 
     cfg = config or load_config()
     root = torch.nn.Module()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..config import REPO_ID, config_path
 from .checkpoint import CheckpointSource, resolve_checkpoint
-from .config import REPO_ID, config_path
 from .rebuild import is_instance_norm_affine
 
 
@@ -84,7 +84,7 @@ def load_kmodel(
 
     Args:
         checkpoint: an explicit ``.pth``; by default the source is resolved as in
-            :func:`kokoro_lab.checkpoint.resolve_checkpoint`.
+            :func:`kokoro_lab.original.checkpoint.resolve_checkpoint`.
         disable_complex: use kokoro's conv-based STFT (no complex ops), as the CoreML path does.
     """
     source = resolve_checkpoint(checkpoint)

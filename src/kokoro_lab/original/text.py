@@ -12,7 +12,7 @@ import importlib.util
 import re
 import warnings
 
-from .config import MAX_PHONEME_TOKENS, load_config
+from ..config import MAX_PHONEME_TOKENS, load_config
 
 # Kokoro's language codes (first letter of a voice name) → eSpeak NG voices.
 LANGUAGES = {
@@ -91,7 +91,7 @@ def tokenize(phonemes: str) -> list[int]:
     if not ids:
         raise ValueError(
             f"No known phoneme symbols in {phonemes[:40]!r}; Kokoro's vocabulary is IPA-like "
-            "(see kokoro_lab.text.vocab()). Pass text through phonemize() first."
+            "(see kokoro_lab.original.text.vocab()). Pass text through phonemize() first."
         )
     if len(ids) > MAX_PHONEME_TOKENS:
         raise TextTooLongError(

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..config import SAMPLE_RATE
 from .checkpoint import CheckpointSource
-from .config import SAMPLE_RATE
 from .model import load_kmodel
 from .text import phonemize, split_phonemes, tokenize
 from .voices import DEFAULT_VOICE, load_voice, style_for
@@ -47,7 +47,7 @@ def synthesize(
 
     Args:
         text: what to say.
-        voice: a voice name (see :func:`kokoro_lab.voices.list_voices`) or a ``.pt`` path.
+        voice: a voice name (see :func:`kokoro_lab.original.voices.list_voices`) or a ``.pt`` path.
         speed: > 0; 2.0 speaks twice as fast.
         lang: Kokoro language code for the phonemizer (``"a"`` American English by default).
         split: split phonemes over 510 tokens at punctuation; otherwise raise ``TextTooLongError``.

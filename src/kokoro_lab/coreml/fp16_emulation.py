@@ -17,7 +17,6 @@ Typical use::
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,30 +25,10 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
-ISLANDS = ("phase", "source_stft", "istft", "length")
+from ..rewrite.precision import ISLANDS, fp32_island, islands_open  # noqa: F401  (fp32_island re-exported)
+
 PLANS = ("naive", "mixed")
 FP16_MAX = 65504.0
-
-_state = threading.local()
-
-
-def _islands_open() -> list[str]:
-    if not hasattr(_state, "open"):
-        _state.open = []
-    return _state.open
-
-
-@contextlib.contextmanager
-def fp32_island(name: str) -> Iterator[None]:
-    """Mark a block that the fp16 program keeps in float32 (see :mod:`kokoro_lab.coreml.islands`)."""
-    if name not in ISLANDS:
-        raise ValueError(f"Unknown island {name!r}; choose one of {', '.join(ISLANDS)}.")
-    stack = _islands_open()
-    stack.append(name)
-    try:
-        yield
-    finally:
-        stack.pop()
 
 
 def _round(x):
@@ -86,7 +65,7 @@ class Fp16Mode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.keep.intersection(_islands_open()):
+        if self.keep.intersection(islands_open()):
             return func(*args, **kwargs)
         name = getattr(func, "__name__", "")
         if not (name.endswith("_") and not name.endswith("__")):  # in-place ops write into self

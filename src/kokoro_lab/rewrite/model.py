@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 
+from ..config import SAMPLES_PER_FRAME
 from .alignment import create_alignment_matrix
-from .config import SAMPLES_PER_FRAME
-from .fp16_emulation import fp32_island
+from .config import IstftVariant, LstmMode, RewriteConfig, SourceVariant
 from .generator import GeneratorDeterministic
 from .masking import adain_resblk1d, length_mask
-from .text_encoders import LstmMode, TextEncoderFixed, TextEncoderPredictorFixed, bilstm
+from .precision import fp32_island
+from .shapes import check_shape
+from .text_encoders import TextEncoderFixed, TextEncoderPredictorFixed, bilstm
 
 
 class InputError(ValueError):
@@ -54,18 +58,32 @@ class KokoroCompleteCoreML(torch.nn.Module):
         model,
         max_tokens: int,
         max_frames: int,
-        mode: LstmMode = "exact",
-        source: str = "faithful",
-        istft: str = "corrected",
+        mode: LstmMode | None = None,
+        source: SourceVariant | None = None,
+        istft: IstftVariant | None = None,
         trim: bool = False,
+        config: RewriteConfig | None = None,
     ):
+        """Wrap a loaded ``KModel(disable_complex=True)`` for fixed shapes.
+
+        Args:
+            model: the official ``kokoro.KModel``, loaded with ``disable_complex=True``.
+            max_tokens: MAX_TOKENS, boundaries included (3..512).
+            max_frames: MAX_FRAMES, duration frames of 600 samples.
+            mode, source, istft: the rewrite's variants; shorthand for the fields of ``config``
+                (a keyword given here overrides the same field of ``config``).
+            trim: the eager-only fast path (see the class docstring).
+            config: a :class:`RewriteConfig`; the default is the exact model.
+        """
         super().__init__()
-        if mode not in ("exact", "v21"):
-            raise ValueError(f"Unknown mode {mode!r}; use 'exact' or 'v21'.")
+        overrides = {k: v for k, v in (("mode", mode), ("source", source), ("istft", istft)) if v is not None}
+        config = replace(config or RewriteConfig(), **overrides)  # validates every field
+        mode, source, istft = config.mode, config.source, config.istft
         if not 3 <= max_tokens <= 512 or max_frames < 1:
             raise ValueError(
                 f"max_tokens must be in 3..512 and max_frames ≥ 1, got {max_tokens}, {max_frames}."
             )
+        self.config = config
         self.max_tokens, self.max_frames, self.mode = max_tokens, max_frames, mode
         self.samples_per_frame = SAMPLES_PER_FRAME
         self.bert = model.bert
@@ -144,10 +162,12 @@ class KokoroCompleteCoreML(torch.nn.Module):
         text_mask = attention_mask == 0  # [1, L] True at padding
         input_lengths = attention_mask.sum(dim=1)  # [1]
         bert_dur = self.bert(input_ids.to(torch.long), attention_mask=attention_mask)
-        d_en = self.bert_encoder(bert_dur).transpose(-1, -2)  # [1, 512, L]
+        L = input_ids.shape[1]
+        d_en = check_shape(self.bert_encoder(bert_dur).transpose(-1, -2), (1, 512, L), "d_en")  # [1, 512, L]
         d = self.predictor_text_encoder(d_en, ref_s[:, 128:], input_lengths, text_mask)  # [1, L, 640]
+        check_shape(d, (1, L, 640), "d")
         x = bilstm(self.predictor.lstm, d, input_lengths, self.mode)  # [1, L, 512]
-        logits = self.predictor.duration_proj(x)  # [1, L, 50]
+        logits = check_shape(self.predictor.duration_proj(x), (1, L, 50), "duration logits")  # [1, L, 50]
         with fp32_island("length"):  # float16 cannot count frames and samples exactly
             duration = torch.sigmoid(logits).sum(dim=-1) / speed.view(-1, 1)  # [1, L]
             return d, torch.round(duration).clamp(min=1) * attention_mask.to(duration.dtype)  # PADs → 0
@@ -159,7 +179,7 @@ class KokoroCompleteCoreML(torch.nn.Module):
             if tuple(t.shape) != (1, L):
                 raise InputError(
                     f"{name} must have shape [1, {L}] (MAX_TOKENS), got {list(t.shape)}; "
-                    "build both with kokoro_lab.coreml_model.pad_inputs()."
+                    "build both with kokoro_lab.rewrite.model.pad_inputs()."
                 )
         mask = attention_mask.to(torch.int64)[0]
         n = int(mask.sum())
@@ -184,7 +204,7 @@ class KokoroCompleteCoreML(torch.nn.Module):
         if tuple(ref_s.shape) != (1, 256):
             raise InputError(
                 f"ref_s must have shape [1, 256] (decoder style, then predictor style), got {list(ref_s.shape)}; "
-                "take a row of a voice pack with kokoro_lab.voices.style_for()."
+                "take a row of a voice pack with kokoro_lab.original.voices.style_for()."
             )
         if not torch.isfinite(ref_s).all():
             raise InputError("ref_s contains NaN or infinity; check the voice pack.")
@@ -219,12 +239,18 @@ class KokoroCompleteCoreML(torch.nn.Module):
         d, pred_dur = self.durations(input_ids, ref_s, attention_mask, speed)
         pred_aln_trg, overflow = create_alignment_matrix(pred_dur, self.max_frames)  # [1, L, F]
         frames = (pred_dur.sum(dim=1).to(torch.int32) - overflow).clamp(min=1)  # [1] valid frames
+        L, F = self.max_tokens, self.max_frames
+        check_shape(pred_aln_trg, (1, L, F), "pred_aln_trg")
         en = d.transpose(-1, -2) @ pred_aln_trg  # [1, 640, F]
         F0_pred, N_pred = self.prosody(en, s, frames)  # [1, 2F]
+        check_shape(F0_pred, (1, 2 * F), "F0_pred")
+        check_shape(N_pred, (1, 2 * F), "N_pred")
         t_en = self.text_encoder(input_ids.to(torch.long), input_lengths, text_mask)  # [1, 512, L]
-        asr = t_en @ pred_aln_trg  # [1, 512, F]
+        asr = check_shape(t_en @ pred_aln_trg, (1, 512, F), "asr")  # [1, 512, F]
         x = self.decoder_features(asr, F0_pred, N_pred, ref_s[:, :128], frames)  # [1, 512, 2F]
+        check_shape(x, (1, 512, 2 * F), "decoder features")
         audio = self.generator(x, ref_s[:, :128], F0_pred, random_phases, frames * 2)  # [1, 1, 600 F]
+        check_shape(audio, (1, 1, F * self.samples_per_frame), "audio")
         audio_length = frames * self.samples_per_frame  # int32: fp16 cannot count to 384,000
         keep = torch.arange(audio.shape[-1], dtype=torch.int32).view(1, 1, -1) < audio_length.view(-1, 1, 1)
         return audio * keep.to(audio.dtype), audio_length.to(torch.int32), pred_dur, overflow

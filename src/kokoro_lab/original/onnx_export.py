@@ -11,8 +11,8 @@ import hashlib
 from importlib import resources
 from pathlib import Path
 
-from .atomic import atomic_path
-from .config import cache_dir
+from ..atomic import atomic_path
+from ..config import cache_dir
 
 N_PARTS = 4
 ONNX_NAME = "kokoro-v1.0.int8.onnx"

@@ -7,7 +7,7 @@ Every figure here is measured from the model or the files it was loaded from, so
 * **checkpoint parameters**: the tensors ``kokoro-v1_0.pth`` stores (81,763,410);
 * **torch parameters**: ``model.parameters()``, which adds the affine tensors of the
   ``InstanceNorm1d`` inside every ``AdaIN1d`` (identity, never stored; see
-  :func:`kokoro_lab.rebuild.is_instance_norm_affine`).
+  :func:`kokoro_lab.original.rebuild.is_instance_norm_affine`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import load_config
-from .rebuild import is_instance_norm_affine
+from ..config import load_config
+from ..original.rebuild import is_instance_norm_affine
 
 TOP_LEVEL = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
 SUBMODULES = ("predictor.text_encoder", "decoder.encode", "decoder.decode", "decoder.generator")
@@ -134,7 +134,7 @@ def checkpoint_key_table(
 
     Args:
         checkpoint: ``{entry: {"module.<key>": tensor}}``, as
-            :func:`kokoro_lab.model.load_checkpoint` returns it (5 entries, 548 keys).
+            :func:`kokoro_lab.original.model.load_checkpoint` returns it (5 entries, 548 keys).
         group: ``group(entry, key) -> label`` with ``key`` stripped of its ``module.`` prefix;
             rows appear in the order their labels are first met.
     """
@@ -325,7 +325,7 @@ def vocab_summary(vocab: Mapping[str, int] | None = None, config: Mapping | None
         ``unused_ids`` (ids in 1..n_token−1 with no symbol: 63), ``boundary_id`` (0) and
         ``boundary_in_vocab`` (False: id 0 is the boundary/pad token, no symbol maps to it).
     """
-    from .text import vocab as _vocab
+    from ..original.text import vocab as _vocab
 
     v = dict(vocab if vocab is not None else _vocab())
     n_token = (config or load_config())["n_token"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SAMPLE_RATE
+from ..config import SAMPLE_RATE
 
 F0_HOP = 300  # F0_pred has 2 values per 600-sample frame: 80 per second
 

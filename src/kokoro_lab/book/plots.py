@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import MEL_HOP, log_mel_db
-from .config import SAMPLE_RATE
+from ..audio import MEL_HOP, log_mel_db
+from ..config import SAMPLE_RATE
 
 
 def audio_player(audio: np.ndarray, sample_rate: int = SAMPLE_RATE):
@@ -56,7 +56,7 @@ def plot_durations(symbols: list[str], durations: np.ndarray, ax=None, title: st
 
 def token_symbols(tokens: list[int]) -> list[str]:
     """Phoneme symbol for each token id (0, the boundary, becomes ∅)."""
-    from .text import vocab
+    from ..original.text import vocab
 
     inverse = {i: s for s, i in vocab().items()}
     return [inverse.get(t, "∅") if t else "∅" for t in tokens]

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .synthesis import SynthesisResult, synthesize
-from .voices import DEFAULT_VOICE, list_voices
+from ..original.synthesis import SynthesisResult, synthesize
+from ..original.voices import DEFAULT_VOICE, list_voices
 
 DEFAULT_TEXT = "Kokoro speaks any voice you pick, at the speed you set."
 
@@ -90,8 +90,8 @@ def conversion_panel(
 
     import ipywidgets as w
 
-    from .coreml import BUCKETS, COMPRESSIONS, PRECISIONS
-    from .coreml.convert import default_output
+    from ..coreml import BUCKETS, COMPRESSIONS, PRECISIONS
+    from ..coreml.convert import default_output
 
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
@@ -116,7 +116,7 @@ def conversion_panel(
     )
 
     def convert_now():
-        from .coreml import convert
+        from ..coreml import convert
 
         path = output_dir / default_output(bucket_box.value, precision_box.value, compress_box.value)
         panel.last = convert(
@@ -129,7 +129,7 @@ def conversion_panel(
         return panel.last
 
     def show(result) -> None:
-        from .coreml import inspect
+        from ..coreml import inspect
 
         print(f"{result.path.name}: {result.size_bytes / 1e6:.1f} MB, {result.total_seconds:.0f} s")
         print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .stages import run_stages
+from ..original.stages import run_stages
 
 
 def pad_ids(ids: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,7 +30,7 @@ def text_side_errors(model, ids: torch.Tensor, ref_s: torch.Tensor, fractions, m
     Returns:
         A list of dicts with keys mode, fraction, tokens, t_en, d, max_frames_off, total_frames_delta.
     """
-    from .coreml_model import KokoroCompleteCoreML
+    from ..rewrite.model import KokoroCompleteCoreML
 
     ref = run_stages(model, ids, ref_s, decode=False)
     L = ids.shape[1]

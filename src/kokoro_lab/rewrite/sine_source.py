@@ -20,7 +20,13 @@ import torch.nn.functional as F
 
 
 class SineGenDeterministic(torch.nn.Module):
-    """The v21 sine generator: sample-rate phase, sigmoid voicing, phases as an input."""
+    """The v21 sine generator: sample-rate phase, sigmoid voicing, phases as an input.
+
+    This is the seed's v21 variant, kept so that the book can compare it with the original. It is
+    not the default: :class:`SourceModuleHnNSFDeterministic` uses :class:`SineGenFaithful`
+    unless asked for ``variant="v21"``, and the faithful source is deterministic too (no noise,
+    and kokoro's random initial phase never reaches its output).
+    """
 
     def __init__(self, original_sine_gen):
         super().__init__()

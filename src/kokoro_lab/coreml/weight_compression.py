@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .coreml.compress import WEIGHT_THRESHOLD
+from .compress import WEIGHT_THRESHOLD
 
 MODES = ("int8", "palettize6", "palettize4")
 BITS = {"int8": 8, "palettize6": 6, "palettize4": 4}

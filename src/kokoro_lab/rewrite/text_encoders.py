@@ -12,11 +12,10 @@ Two BiLSTM modes:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
-LstmMode = Literal["exact", "v21"]
+from .config import LstmMode
+from .shapes import check_shape
 
 
 def bilstm(
@@ -36,6 +35,7 @@ def bilstm(
     h0 = torch.zeros(2, B, H, dtype=x.dtype, device=x.device)  # explicit states: required to trace
     c0 = torch.zeros(2, B, H, dtype=x.dtype, device=x.device)
     out, _ = lstm(x, (h0, c0))  # [B, T, 2H]
+    check_shape(out, (B, T, 2 * H), "BiLSTM output")
     t = torch.arange(T, device=x.device).view(1, T)  # [1, T]
     valid = (t < lengths.view(B, 1)).unsqueeze(-1).to(x.dtype)  # [B, T, 1]
     if mode == "v21":
@@ -70,7 +70,9 @@ class TextEncoderFixed(torch.nn.Module):
         for c in self.cnn:
             x = c(x) * keep  # conv sees zeros past the end, as the original's zero padding
         x = bilstm(self.lstm, x.transpose(1, 2), input_lengths, self.mode)  # [B, L, 512]
-        return x.transpose(1, 2) * keep  # [B, 512, L]
+        return check_shape(
+            x.transpose(1, 2) * keep, (keep.shape[0], 512, keep.shape[-1]), "t_en"
+        )  # [B, 512, L]
 
 
 class TextEncoderPredictorFixed(torch.nn.Module):
@@ -96,4 +98,4 @@ class TextEncoderPredictorFixed(torch.nn.Module):
             else:  # AdaLayerNorm over channels, then the style again
                 x = block(x.transpose(1, 2), style).transpose(1, 2)  # [B, 512, L]
                 x = torch.cat([x, s], dim=1) * keep  # [B, 640, L]
-        return x.transpose(1, 2)  # [B, L, 640]
+        return check_shape(x.transpose(1, 2), (keep.shape[0], keep.shape[-1], 640), "d")  # [B, L, 640]

@@ -7,8 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .fp16_emulation import fp32_island
 from .masking import adain_resblock1, length_mask
+from .precision import fp32_island
+from .shapes import check_shape
 from .sine_source import SourceModuleHnNSFDeterministic
 
 
@@ -158,6 +159,8 @@ class GeneratorDeterministic(torch.nn.Module):
             audio [B, 1, 300 N].
         """
         B, _, N = x.shape
+        check_shape(f0, (B, N), "f0")
+        check_shape(s, (B, 128), "decoder style s")
         if frames is None:
             frames = torch.full((B,), N, dtype=torch.long, device=x.device)
         exact = self.exact
@@ -168,6 +171,8 @@ class GeneratorDeterministic(torch.nn.Module):
             )  # [B, 300 N]
         with fp32_island("source_stft"):
             har = self._source_spectrum(har_source, samples, exact)  # [B, 22, 60 N + 1]
+        check_shape(har_source, (B, N * self.upsample_scale), "harmonic source")
+        check_shape(har, (B, self.post_n_fft + 2, None), "source spectrum")
         # valid length after each upsampling: N → 10 N → 60 N, +1 for the reflection pad
         lengths = [frames]
         for u in self.ups:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
-from .config import REPO_ID, cache_dir
+from ..atomic import atomic_path
+from ..config import REPO_ID, cache_dir
 from .onnx_export import ChecksumError, assemble_onnx, sha256_file
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import MAX_PHONEME_TOKENS, STYLE_DIM
 from .checkpoint import _from_hf_cache, _from_hub, downloads_allowed
-from .config import MAX_PHONEME_TOKENS, STYLE_DIM
 
 PACK_SHAPE = (MAX_PHONEME_TOKENS, 1, STYLE_DIM)
 OFFLINE_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")

@@ -1,0 +1,1 @@
+"""What only the chapters use: plots, widgets, the anatomy report and the padding study."""
