@@ -1,16 +1,19 @@
-"""Helpers for the browser test: the chapters of _toc.yml, a local server for the built book, and
-Debian's headless Chromium driven by Selenium without any network access."""
+"""Helpers for the browser test: the chapters of _toc.yml, a local server for the built book, checks
+of a page's visible text, and a headless Chromium (or Chrome) driven by Selenium without any network
+access."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -21,9 +24,19 @@ from urllib.parse import unquote, urldefrag
 
 import yaml
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+BROWSER_ENV = "KOKORO_LAB_BROWSER"  # names the browser binary (a path or a name on PATH)
+SKIP_ENV = "KOKORO_LAB_SKIP_BROWSER"  # "1" skips the browser checks, outside CI only
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+MACOS_APPS = ("Google Chrome.app/Contents/MacOS/Google Chrome", "Chromium.app/Contents/MacOS/Chromium")
+MACOS_APP_FOLDERS = ("/Applications", "~/Applications")
+DRIVER_NAME = "chromedriver"
 APT_PACKAGES = ["chromium", "chromium-driver"]
+INSTALL_HINT = (
+    "install Chromium and chromedriver: `sudo apt-get install chromium chromium-driver` on Debian "
+    "(`chromium-browser chromium-chromedriver` on Ubuntu), or Google Chrome on macOS with "
+    "`brew install chromedriver` (or SE_OFFLINE=false, so that Selenium Manager downloads the driver); "
+    f"set {BROWSER_ENV}=/path/to/browser for another location; or set {SKIP_ENV}=1"
+)
 SOURCE_SUFFIXES = (".md", ".ipynb", ".rst", ".myst", ".markdown")
 WINDOW = (1280, 2000)
 MAX_SCREENSHOT_HEIGHT = 16_000  # Chromium's limit for one capture is 16,384 px
@@ -120,6 +133,52 @@ def stale_reason(root: Path, html: Path, chapters: list[str]) -> str | None:
     if newer:
         return f"{newer[0].relative_to(root)} is newer than the built book"
     return None
+
+
+# -------------------------------------------------------------------------------------- the page text
+
+# What must never reach a published page, as (label, pattern) over the page's visible text.
+_PAGE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("a Python traceback", re.compile(r"Traceback \(most recent call last\)")),
+    # How Python prints a warning: "file.py:12: UserWarning: message".
+    ("a Python warning", re.compile(r"\b[A-Z]\w*Warning: ")),
+    (
+        "a home, cache or temporary path",
+        re.compile(
+            r"/root/|/home/[^/\s]+/|/Users/[^/\s]+/|site-packages|/tmp/|/var/folders/"
+            # "~/.cache/…" is how the prose documents the cache; any other ".cache/" comes from a machine.
+            r"|(?<!~/)\.cache/"
+        ),
+    ),
+    # A Markdown table printed as text: a line that starts like a table row and has more cells.
+    ("an unrendered Markdown table", re.compile(r"^\| [^\n]*\|", re.MULTILINE)),
+    # A table's separator row, "|---|" or "| :---: |", in a paragraph (smartquotes turn "---" into an
+    # em dash). It must start a line or a word: "\n|---|" inside a string in a code cell is fine.
+    (
+        "an unrendered Markdown table",
+        re.compile(r"(?:^|(?<=\s))\|[ \t]*:?(?:-{3,}|[—–]+):?[ \t]*(?:\||$)", re.MULTILINE),
+    ),
+]
+
+
+def _snippet(text: str, start: int, end: int, margin: int = 40) -> str:
+    """The match with `margin` characters either side, on one line."""
+    left, right = max(0, start - margin), min(len(text), end + margin)
+    piece = " ".join(text[left:right].split())
+    return ("…" if left else "") + piece + ("…" if right < len(text) else "")
+
+
+def page_problems(text: str) -> list[str]:
+    """What should not be on a published page, found in its visible text (as `innerText` gives it):
+    tracebacks, Python warnings, paths of the machine that built it, Markdown tables left as pipes.
+    Each problem names its kind and quotes the offending snippet; an empty list means a clean page."""
+    problems = []
+    for label, pattern in _PAGE_PATTERNS:
+        for match in pattern.finditer(text):
+            problem = f"{label}: “{_snippet(text, match.start(), match.end())}”"
+            if problem not in problems:
+                problems.append(problem)
+    return problems
 
 
 # ------------------------------------------------------------------------------------------- the server
@@ -226,13 +285,112 @@ def source_bytes(src: str) -> bytes:
 # ------------------------------------------------------------------------------------------ the browser
 
 
+def in_ci(env: Mapping[str, str] | None = None) -> bool:
+    """Whether we run in CI (CI=true or CI=1), where the browser checks must never be skipped."""
+    env = os.environ if env is None else env
+    return env.get("CI", "").strip().lower() in ("true", "1")
+
+
+class BrowserUnavailable(RuntimeError):
+    """No usable browser or driver; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Chromium:
+    """A Chromium-family browser and the chromedriver that drives it."""
+
+    browser: Path
+    driver: Path
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_browser(
+    env: Mapping[str, str] | None = None, platform: str | None = None, home: Path | None = None
+) -> Path:
+    """The browser binary: $KOKORO_LAB_BROWSER when set; on macOS, Google Chrome or Chromium in
+    /Applications or ~/Applications; then chromium, chromium-browser, google-chrome or
+    google-chrome-stable on PATH. Raises BrowserUnavailable when there is none."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    home = Path.home() if home is None else home
+    search = env.get("PATH", os.defpath)
+    named = env.get(BROWSER_ENV, "").strip()
+    if named:
+        # A path is checked as it is, a bare name looked up on PATH; an explicit choice is never
+        # replaced by another browser.
+        found = shutil.which(str(Path(named).expanduser()), path=search)
+        if found is None:
+            raise BrowserUnavailable(
+                f"{BROWSER_ENV}={named} is neither an executable file nor a command on PATH"
+            )
+        return Path(found)
+    if platform == "darwin":
+        for folder in (home / f[2:] if f.startswith("~/") else Path(f) for f in MACOS_APP_FOLDERS):
+            for app in MACOS_APPS:
+                if _executable(folder / app):
+                    return folder / app
+    for name in BROWSER_NAMES:
+        found = shutil.which(name, path=search)
+        if found is not None:
+            return Path(found)
+    raise BrowserUnavailable(f"no browser found ({', '.join(BROWSER_NAMES)} on PATH)")
+
+
+def selenium_manager_driver(browser: Path) -> Path:
+    """The chromedriver that Selenium Manager resolves for `browser`. Offline (unless SE_OFFLINE says
+    otherwise) it only finds a driver it has cached before; raises BrowserUnavailable when it fails."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.driver_finder import DriverFinder
+
+    # The checks run offline; SE_OFFLINE=false lets Selenium Manager download a matching driver.
+    os.environ.setdefault("SE_OFFLINE", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(browser)
+    try:
+        return Path(DriverFinder(Service(), options).get_driver_path())
+    except Exception as error:  # Selenium Manager's failures come in several exception types
+        cause = error.__cause__ or error
+        raise BrowserUnavailable(
+            f"no {DRIVER_NAME} on PATH, and Selenium Manager found none for {browser}: "
+            + " ".join(str(cause).split())[:300]
+        ) from error
+
+
+def find_driver(
+    browser: Path,
+    env: Mapping[str, str] | None = None,
+    manager: Callable[[Path], Path] = selenium_manager_driver,
+) -> Path:
+    """chromedriver on PATH (Debian's /usr/bin/chromedriver), else the one `manager` resolves for
+    `browser` (Selenium Manager). Raises BrowserUnavailable when there is none."""
+    env = os.environ if env is None else env
+    found = shutil.which(DRIVER_NAME, path=env.get("PATH", os.defpath))
+    return Path(found) if found is not None else manager(browser)
+
+
+def locate_chromium(
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    home: Path | None = None,
+    manager: Callable[[Path], Path] = selenium_manager_driver,
+) -> Chromium:
+    """The browser and its driver, found the usual way (see find_browser and find_driver)."""
+    browser = find_browser(env, platform, home)
+    return Chromium(browser, find_driver(browser, env, manager))
+
+
 def install_chromium() -> str | None:
-    """Install Debian's chromium and chromium-driver when missing; return what went wrong, or None."""
-    if CHROMIUM.is_file() and CHROMEDRIVER.is_file():
-        return None
+    """Install Debian's chromium and chromium-driver with apt-get; return what went wrong, or None.
+    Only as root and where apt-get exists; meant for CI, where the checks must not be skipped."""
     apt = shutil.which("apt-get")
     if apt is None:
-        return f"{CHROMIUM} or {CHROMEDRIVER} is missing and there is no apt-get to install {APT_PACKAGES}"
+        return f"there is no apt-get to install {APT_PACKAGES}"
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return f"installing {APT_PACKAGES} with apt-get needs root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in ([apt, "update"], [apt, "install", "-y", "--no-install-recommends", *APT_PACKAGES]):
         try:
@@ -242,24 +400,65 @@ def install_chromium() -> str | None:
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
             return f"`{' '.join(command)}` failed with exit code {done.returncode}:\n{tail}"
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        return f"apt-get installed {APT_PACKAGES} but {CHROMIUM} or {CHROMEDRIVER} is still missing"
     return None
 
 
-def start_chromium(profile: Path):
-    """Headless Chromium through /usr/bin/chromedriver, with a fresh profile and no network but 127.0.0.1."""
+class SkipBrowserChecks(Exception):
+    """The browser checks are skipped (outside CI only); the message says why and what to install."""
+
+
+def chromium_for_checks(
+    env: Mapping[str, str] | None = None,
+    locate: Callable[[], Chromium] = locate_chromium,
+    install: Callable[[], str | None] = install_chromium,
+    note: Callable[[str], None] = print,
+) -> Chromium:
+    """The browser and driver for the checks of the built book, following the policy:
+
+    - outside CI, KOKORO_LAB_SKIP_BROWSER=1 or a missing browser/driver raises SkipBrowserChecks;
+    - under CI=true nothing is skipped: KOKORO_LAB_SKIP_BROWSER is ignored (with a `note`), a missing
+      browser is installed with `install` (Debian's packages), and BrowserUnavailable says why when
+      that does not give a usable browser either.
+    """
+    env = os.environ if env is None else env
+    ci = in_ci(env)
+    if env.get(SKIP_ENV) == "1":
+        if not ci:
+            raise SkipBrowserChecks(f"{SKIP_ENV}=1: the browser checks of the built book are switched off")
+        note(f"CI=true: {SKIP_ENV}=1 is ignored, the browser checks always run in CI")
+    try:
+        return locate()
+    except BrowserUnavailable as missing:
+        if not ci:
+            raise SkipBrowserChecks(
+                f"no headless browser: {missing}. To run these checks, {INSTALL_HINT}"
+            ) from missing
+        problem = str(missing)
+    note(f"CI=true and no usable browser ({problem}): installing {' and '.join(APT_PACKAGES)} with apt-get")
+    failed = install()
+    if failed is None:
+        try:
+            return locate()
+        except BrowserUnavailable as still:
+            failed = f"installed {APT_PACKAGES}, but still: {still}"
+    raise BrowserUnavailable(
+        f"CI=true, so the browser checks must run, but there is no headless browser: {problem}; {failed}"
+    )
+
+
+def start_chromium(chromium: Chromium, profile: Path):
+    """Headless `chromium.browser` through `chromium.driver`, with the fresh profile `profile` and no
+    network but 127.0.0.1."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    # The explicit driver path makes Selenium skip Selenium Manager; offline mode is a second guard.
-    os.environ["SE_OFFLINE"] = "true"
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = str(chromium.browser)
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     options.page_load_strategy = "normal"
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # The explicit driver path makes Selenium skip Selenium Manager.
+    driver = webdriver.Chrome(service=Service(str(chromium.driver)), options=options)
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(30)
     return driver

@@ -1,4 +1,4 @@
-"""The helpers behind bench/: timing bookkeeping, results files, bucket choice and the shared flags.
+"""The helpers behind bench/: timing bookkeeping, results files and their schemas, bucket choice, shared flags.
 
 No speed is asserted here (benchmarks are scripts, not tests); these check that the helpers do
 what the scripts rely on.
@@ -9,6 +9,7 @@ import json
 import pytest
 
 from kokoro_lab import benchmarking as bm
+from kokoro_lab.bench_results import SCHEMAS, ResultsError, load_checked
 from kokoro_lab.coreml.buckets import BUCKETS
 
 
@@ -65,3 +66,61 @@ def test_timing_parser_shares_the_flags_with_their_defaults():
     args = bm.timing_parser("doc", repeats=7).parse_args([])
     assert (args.threads, args.repeats, args.warmup, args.voice) == (2, 7, 1, "jf_alpha")
     assert bm.timing_parser("doc", repeats=7).parse_args(["--threads", "1"]).threads == 1
+
+
+# --- the checked results files (kokoro_lab.bench_results) -------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in bm.RESULTS_DIR.glob("*.json")))
+def test_every_committed_results_file_matches_its_schema(name):
+    assert name in SCHEMAS, f"bench/results/{name}.json has no schema in kokoro_lab.bench_results"
+    assert load_checked(name)["rows"]
+
+
+def _without_onnxruntime(payload):
+    payload["rows"] = [r for r in payload["rows"] if r["path"] != bm.ORT]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        ("synthesis", lambda d: d["rows"][3].pop("median_s"), "rows[3] lacks 'median_s'"),
+        ("memory", lambda d: d["rows"][0].update(peak_rss_mb="1216"), "rows[0]['peak_rss_mb'] is '1216'"),
+        (
+            "memory",
+            lambda d: d["rows"][1].update(rss_after_load_mb=float("inf")),
+            "'rss_after_load_mb'] is inf",
+        ),
+        ("synthesis", lambda d: d["rows"][0].update(durations_match_official=1), "not true or false"),
+        ("scaling", lambda d: d["rows"][2].update(times_s=[]), "rows[2]['times_s'] is []"),
+        ("padding", lambda d: d.update(rows=[]), "rows is empty"),
+        ("stages", lambda d: d["settings"].pop("text"), "settings lacks 'text'"),
+        ("scaling", lambda d: d["machine"].pop("torch"), "machine lacks 'torch'"),
+        ("book", lambda d: d.pop("total_seconds"), "the file lacks 'total_seconds'"),
+        ("synthesis", lambda d: d.update(benchmark="scaling"), "benchmark is 'scaling'"),
+        ("synthesis", _without_onnxruntime, "rows with text = 'short' have paths"),
+        ("synthesis", lambda d: d["rows"][0].update(min_s=99.0), "rows[0] breaks min_s ≤ median_s ≤ max_s"),
+        ("memory", lambda d: d["rows"][2].update(ratio_vs_official=1.0), "ratio_vs_official = peak_rss_mb"),
+        ("book", lambda d: d.update(total_seconds=1.0), "total_seconds = the sum"),
+    ],
+)
+def test_a_broken_results_file_is_refused_naming_the_field_and_the_script(tmp_path, name, edit, message):
+    payload = json.loads((bm.RESULTS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    edit(payload)
+    (tmp_path / f"{name}.json").write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(ResultsError) as err:
+        load_checked(name, directory=tmp_path)
+    assert message in str(err.value)
+    assert str(tmp_path / f"{name}.json") in str(err.value) and SCHEMAS[name].command in str(err.value)
+
+
+def test_unknown_missing_and_unreadable_results_are_refused(tmp_path):
+    (tmp_path / "demo.json").write_text(json.dumps({"benchmark": "demo", "rows": [{}]}), encoding="utf-8")
+    with pytest.raises(ResultsError, match="no schema for results 'demo'"):
+        load_checked("demo", directory=tmp_path)
+    assert load_checked("memory", directory=tmp_path, required=False) is None
+    with pytest.raises(ResultsError, match="memory.json is missing; run `.venv/bin/python bench/memory.py`"):
+        load_checked("memory", directory=tmp_path)
+    (tmp_path / "book.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ResultsError, match="not valid JSON.*bench/book_times.py"):
+        load_checked("book", directory=tmp_path)

@@ -78,6 +78,7 @@ def test_bucket_table_is_consistent():
         get_bucket("3s")
 
 
+@pytest.mark.slow
 def test_bucket_token_limits_still_hold(complex_free):
     """Re-measure cheaply: the two longest sample texts each bucket admits still fit, with the
     safety margin, for every offline voice."""
@@ -131,6 +132,7 @@ def test_cli_convert_errors_exit_2(tmp_path, capsys):
 # --- the saved packages --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_package_inputs_outputs_and_metadata(converted, precision):
     result = converted(precision)
@@ -173,6 +175,7 @@ def test_package_inputs_outputs_and_metadata(converted, precision):
     assert set(INPUTS) == set(want_in) and set(OUTPUTS) == set(want_out)
 
 
+@pytest.mark.slow
 def test_fp32_program_has_no_float16(converted):
     summary = inspect(converted("fp32").path)
     assert summary.ops_by_dtype["fp16"] == 0 and summary.ops_by_dtype["fp32"] > 1000
@@ -181,6 +184,7 @@ def test_fp32_program_has_no_float16(converted):
     assert report.ok, report.violations
 
 
+@pytest.mark.slow
 def test_fp16_keeps_phase_and_length_paths_in_fp32_on_the_saved_program(converted):
     path = converted("fp16").path
     report = island_report(path)
@@ -206,6 +210,7 @@ def test_fp16_keeps_phase_and_length_paths_in_fp32_on_the_saved_program(converte
     assert summary.inputs["ref_s"] == ("float32", (1, 256)) and summary.outputs["audio"][0] == "float32"
 
 
+@pytest.mark.slow
 def test_cli_inspect_reports_the_islands(converted, capsys):
     from kokoro_lab.cli import main
 
@@ -218,6 +223,7 @@ def test_cli_inspect_reports_the_islands(converted, capsys):
     )
 
 
+@pytest.mark.slow
 def test_save_package_overwrites_only_when_asked(converted, scratch):
     mlmodel = ct.models.MLModel(str(converted("fp16").path), skip_model_load=True)
     target = scratch / "copy.mlpackage"
@@ -230,6 +236,7 @@ def test_save_package_overwrites_only_when_asked(converted, scratch):
     assert sorted(p.name for p in scratch.iterdir()) == ["copy.mlpackage"]  # no temporary leftovers
 
 
+@pytest.mark.slow
 def test_int8_weights_are_smaller(converted, scratch):
     from kokoro_lab.coreml.compress import compress_weights
 
@@ -301,6 +308,7 @@ def test_frontend_fixes_are_removed_afterwards():
 # --- macOS: run the package ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.macos
 @pytest.mark.skipif(not ON_MACOS, reason="Model prediction is only supported on macOS")
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])

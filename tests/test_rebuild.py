@@ -2,13 +2,16 @@
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from conftest import UTTERANCES
 
+from kokoro_lab import synthesize
 from kokoro_lab.original import checkpoint as ckpt
-from kokoro_lab.original.model import load_checkpoint, parameter_count, verify_strict
+from kokoro_lab.original.model import load_checkpoint, load_kmodel, parameter_count, verify_strict
 from kokoro_lab.original.onnx_export import (
     ChecksumError,
     _part_paths,
@@ -17,8 +20,23 @@ from kokoro_lab.original.onnx_export import (
     sha256_file,
 )
 from kokoro_lab.original.rebuild import _weight_norm_parts, scope_to_module
+from kokoro_lab.quality import speech_stats
 
 OFFICIAL_PARAMETERS = 81_763_410  # seed report 003 (official kokoro-v1_0.pth)
+
+
+@pytest.fixture(scope="module")
+def rebuilt():
+    """KModel loaded from the rebuild itself, whatever source the lookup order would pick.
+
+    On a machine without the official weights this is the session's ``kmodel`` (same cached load).
+    """
+    path = ckpt.rebuilt_checkpoint(progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, source = load_kmodel(path)
+    assert source.kind == "explicit" and source.path == path
+    return model, path
 
 
 def test_assembled_onnx_matches_published_sha256():
@@ -42,10 +60,9 @@ def test_damaged_part_is_rejected_and_nothing_is_left(tmp_path, damage):
     assert [p.name for p in tmp_path.iterdir()] == ["part.bin"]  # no temporary file left behind
 
 
-def test_rebuilt_checkpoint_has_official_layout(kmodel):
-    model, source = kmodel
-    assert source.kind == "onnx-rebuild"
-    state = load_checkpoint(source.path)
+def test_rebuilt_checkpoint_has_official_layout(rebuilt):
+    model, path = rebuilt
+    state = load_checkpoint(path)
     assert sorted(state) == sorted(["bert", "bert_encoder", "predictor", "text_encoder", "decoder"])
     keys = [k for sd in state.values() for k in sd]
     assert len(keys) == 548
@@ -54,6 +71,13 @@ def test_rebuilt_checkpoint_has_official_layout(kmodel):
     assert all(torch.isfinite(v).all() for sd in state.values() for v in sd.values())
     verify_strict(model, state)  # raises on any missing or unexpected key
     assert parameter_count(model) == OFFICIAL_PARAMETERS
+
+
+def test_rebuilt_weights_speak(rebuilt):
+    _, path = rebuilt
+    result = synthesize(UTTERANCES[0], checkpoint=str(path))
+    assert result.source.kind == "explicit" and result.source.path == path
+    assert speech_stats(result.audio).is_speech_like()
 
 
 def test_strict_check_catches_a_missing_key(kmodel):
@@ -87,13 +111,13 @@ def test_weight_norm_split_reproduces_weights_including_zeroed_channels():
     np.testing.assert_allclose(rebuilt, w, atol=1e-6)
 
 
-def test_corrupted_cached_rebuild_is_rebuilt(tmp_path, monkeypatch, kmodel):
-    _, source = kmodel
+def test_corrupted_cached_rebuild_is_rebuilt(tmp_path, monkeypatch):
+    original = ckpt.rebuilt_checkpoint(progress=False)  # a cached rebuild and its sidecar
     monkeypatch.setattr(ckpt, "cache_dir", lambda: tmp_path)
     monkeypatch.setattr("kokoro_lab.original.onnx_export.cache_dir", lambda: tmp_path)
     cached = tmp_path / ckpt.REBUILT_NAME
-    shutil.copy(source.path, cached)
-    shutil.copy(source.path.with_name(source.path.name + ".json"), tmp_path / (cached.name + ".json"))
+    shutil.copy(original, cached)
+    shutil.copy(original.with_name(original.name + ".json"), tmp_path / (cached.name + ".json"))
     with open(cached, "r+b") as f:  # flip one byte
         f.seek(10_000)
         byte = f.read(1)

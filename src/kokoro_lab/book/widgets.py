@@ -115,7 +115,7 @@ def conversion_panel(
         run=lambda: None,
     )
 
-    def convert_now():
+    def convert_now(progress: bool = True):
         from ..coreml import convert
 
         path = output_dir / default_output(bucket_box.value, precision_box.value, compress_box.value)
@@ -125,6 +125,7 @@ def conversion_panel(
             compress_box.value,
             output=path,
             overwrite=replace_box.value,
+            progress=progress,
         )
         return panel.last
 
@@ -148,8 +149,9 @@ def conversion_panel(
 
     button.on_click(on_click)
 
-    def run():
-        result = convert_now()
+    def run(progress: bool = False):
+        """What clicking "Convert" does, without the progress lines unless asked (a static page)."""
+        result = convert_now(progress)
         show(result)
         return result
 

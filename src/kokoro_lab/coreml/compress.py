@@ -21,6 +21,9 @@ WEIGHT_THRESHOLD = 2048
 
 def compression_config(mode: str):
     """The ``OptimizationConfig`` for ``mode`` ("int8", "palettize6" or "palettize4")."""
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before the submodule
     import coremltools.optimize.coreml as cto
 
     if mode == "int8":
@@ -41,6 +44,9 @@ def compression_config(mode: str):
 
 def compress_weights(mlmodel, mode: str, quiet: bool = False):
     """Return a compressed copy of the ML program ``mlmodel``."""
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before the submodule
     import coremltools.optimize.coreml as cto
 
     from .frontend_fixes import torch_frontend_fixes

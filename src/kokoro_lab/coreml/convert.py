@@ -12,12 +12,14 @@ for bit (``tests/test_coreml_modules.py``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,8 +185,37 @@ def trace(bucket: Bucket, model) -> torch.jit.ScriptModule:
     from ..rewrite.model import KokoroCompleteCoreML
 
     module = KokoroCompleteCoreML(model, bucket.max_tokens, bucket.max_frames, mode="exact").eval()
-    with torch.no_grad():
+    with torch.no_grad(), quiet_trace():
         return torch.jit.trace(module, _example_inputs(bucket), check_trace=False)
+
+
+@contextlib.contextmanager
+def quiet_trace() -> Iterator[None]:
+    """Silence what tracing Kokoro always prints, and nothing else.
+
+    ``TracerWarning``: ALBERT's masking code in transformers branches on sizes, which are fixed
+    per bucket, so the constants it warns about are right (the tests compare the trace with eager
+    execution at several lengths). transformers also warns that ``is_gradient_checkpointing`` is
+    deprecated and logs its ``loss_type`` default, both from its own code; torch warns that
+    ``torch.jit.trace`` is deprecated, which is the front-end coremltools 9 converts best.
+    """
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning
+        )
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning
+        )
+        hf_logging.set_verbosity_error()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(level)
 
 
 def to_mlprogram(
@@ -195,7 +226,9 @@ def to_mlprogram(
     Float inputs and outputs are declared float32 in both precisions: without explicit dtypes
     an fp16 program takes and returns float16 arrays.
     """
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
     import numpy as np
 
     from .frontend_fixes import torch_frontend_fixes
@@ -214,7 +247,9 @@ def to_mlprogram(
         compute_precision = ct.precision.FLOAT32
     else:
         compute_precision = ct.transform.FP16ComputePrecision(op_selector=_fp16_selector())
-    with torch_frontend_fixes(quiet=quiet):
+    # Folding constants into float16 casts ALBERT's mask fill (float32's lowest value) to -inf,
+    # which numpy warns about; softmax takes -inf as intended, and the fp16 audio is tested.
+    with torch_frontend_fixes(quiet=quiet), np.errstate(over="ignore"):
         return ct.convert(
             traced,
             inputs=inputs,

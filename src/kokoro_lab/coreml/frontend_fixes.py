@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Iterator
 
 import numpy as np
@@ -94,6 +95,9 @@ def _remainder(context, node, original):
 @contextlib.contextmanager
 def torch_frontend_fixes(quiet: bool = False) -> Iterator[None]:
     """Install the fixes above (and, with ``quiet``, silence coremltools' progress bars)."""
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before any submodule
     from coremltools.converters.mil.frontend.torch import ops as torch_ops
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
     from coremltools.converters.mil.mil.passes import pass_pipeline
@@ -109,11 +113,15 @@ def torch_frontend_fixes(quiet: bool = False) -> Iterator[None]:
     saved = {name: table.get(name) for name in fixes}
     bars = [(torch_ops, "_tqdm"), (pass_pipeline, "tqdm"), (ptq, "tqdm")]
     saved_bars = [getattr(mod, attr) for mod, attr in bars]
+    ct_logger = logging.getLogger("coremltools")
+    saved_level = ct_logger.level
     try:
         table.update(fixes)
         if quiet:
             for (mod, attr), bar in zip(bars, saved_bars, strict=True):
                 setattr(mod, attr, functools.partial(bar, disable=True))
+            # and its per-op notices ("Saving value type of int64 into … int32"), errors still show
+            ct_logger.setLevel(logging.ERROR)
         yield
     finally:
         for name, func in saved.items():
@@ -123,3 +131,4 @@ def torch_frontend_fixes(quiet: bool = False) -> Iterator[None]:
                 table[name] = func
         for (mod, attr), bar in zip(bars, saved_bars, strict=True):
             setattr(mod, attr, bar)
+        ct_logger.setLevel(saved_level)

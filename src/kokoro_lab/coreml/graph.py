@@ -77,6 +77,9 @@ class MilGraph:
 
 def from_pymil_block(block) -> MilGraph:
     """View of a ``coremltools.converters.mil`` block (used inside the fp16 op selector)."""
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before any submodule
     from coremltools.converters.mil.mil import types
 
     def dtype_of(var) -> str:
@@ -117,6 +120,9 @@ _PROTO_DTYPES = {"FLOAT16": "fp16", "FLOAT32": "fp32", "FLOAT64": "fp64", "BFLOA
 
 
 def _proto_dtype(code: int) -> str:
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before any submodule
     from coremltools.proto import MIL_pb2
 
     name = MIL_pb2.DataType.Name(code)

@@ -31,7 +31,9 @@ ANE_UNSUPPORTED_TYPES = frozenset({"lstm", "gru", "rnn"})
 
 def load_spec(path: str | os.PathLike):
     """The protobuf spec of a saved package, without compiling or loading it (works on Linux)."""
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
 
     path = Path(path)
     if not path.exists():
@@ -71,7 +73,9 @@ class ModelSummary:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        lines = [f"{self.path}: {self.size_bytes / 1e6:.1f} MB on disk"]
+        lines = [
+            f"{Path(self.path).name}: {self.size_bytes / 1e6:.1f} MB on disk"
+        ]  # no machine path in a page
         for kind, table in (("input", self.inputs), ("output", self.outputs)):
             lines += [f"  {kind} {n}: {d} {list(s) if s else '?'}" for n, (d, s) in table.items()]
         lines.append(
@@ -89,6 +93,9 @@ class ModelSummary:
 
 
 def _description_types(features) -> dict[str, tuple[str, tuple[int, ...] | None]]:
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before any submodule
     from coremltools.proto import FeatureTypes_pb2
 
     out = {}
@@ -208,7 +215,9 @@ def compute_plan(path: str | os.PathLike, compute_units: str = "ALL") -> Counter
     """
     if sys.platform != "darwin":
         raise RuntimeError("Core ML compute plans are only available on macOS.")
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
     from coremltools.models.compute_plan import MLComputePlan
 
     units = getattr(ct.ComputeUnit, compute_units)

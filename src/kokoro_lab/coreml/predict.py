@@ -43,7 +43,9 @@ class Prediction:
 def package_inputs(path: str | os.PathLike, tokens: list[int], ref_s: torch.Tensor, speed: float = 1.0):
     """The five named inputs for ``tokens`` (phoneme ids, no boundaries), padded to the package's
     MAX_TOKENS as recorded in its metadata."""
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
 
     from ..rewrite.model import pad_inputs
 
@@ -82,7 +84,9 @@ def predict(
         raise ValueError(
             f"Unknown compute units {compute_units!r}; choose one of {', '.join(COMPUTE_UNITS)}."
         )
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
 
     if not Path(path).exists():
         raise FileNotFoundError(f"{path} does not exist; convert a package first.")
@@ -110,7 +114,9 @@ def compare_with_torch(
     path: str | os.PathLike, model, tokens: list[int], ref_s: torch.Tensor, **kw
 ) -> Agreement:
     """Predict with the package and run ``KokoroCompleteCoreML`` for the same bucket in PyTorch."""
-    import coremltools as ct
+    from .coremltools_import import load_coremltools
+
+    ct = load_coremltools()
 
     from ..quality.distance import log_mel_distance
     from ..rewrite.model import KokoroCompleteCoreML

@@ -41,6 +41,9 @@ def palettize(w: torch.Tensor, nbits: int) -> torch.Tensor:
     As coremltools does for an fp16 program: the weights are float16, k-means runs on their
     distinct values weighted by their counts, and the table is stored in float16.
     """
+    from .coremltools_import import load_coremltools
+
+    load_coremltools()  # quietly, before any submodule
     from coremltools._deps import _kmeans1d as kmeans1d  # the weighted 1-D k-means coremltools ships
 
     bits = w.detach().reshape(-1).half().numpy().view(np.uint16)  # [N] float16 bit patterns

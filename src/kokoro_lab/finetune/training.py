@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..atomic import check_writable
-from ..seeded_training import epoch_order, rng_state, set_rng_state
+from ..seeded_training import Checkpoint, SeededLoop, epoch_order, optimizer_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import FinetuneBatch, FinetuneDataset, collate
 from .losses import duration_loss, f0_loss, log_mel_l1, multi_resolution_stft_loss
@@ -97,7 +96,18 @@ def batch_for_step(
     dataset: FinetuneDataset, step: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1
 ) -> FinetuneBatch:
     """The batch of step ``step``: seeded per-epoch shuffles; this rank's share of it."""
-    chosen = epoch_order(len(dataset), step, batch_size, seed)[rank::world_size]
+    return rank_batch(dataset, epoch_order(len(dataset), step, batch_size, seed), step, rank, world_size)
+
+
+def rank_batch(
+    dataset: FinetuneDataset, indices: list[int], step: int, rank: int = 0, world_size: int = 1
+) -> FinetuneBatch:
+    """This rank's share (every ``world_size``-th item) of step ``step``'s items ``indices``, collated.
+
+    Raises:
+        ValueError: the share is empty (``batch_size < world_size``).
+    """
+    chosen = indices[rank::world_size]
     if not chosen:
         raise ValueError(
             f"Rank {rank} got no item of step {step}; use batch_size ≥ world_size ({world_size})."
@@ -150,8 +160,6 @@ def finetune(
         OutputExistsError: a fresh run would overwrite ``checkpoint_path`` and ``overwrite`` is False.
         ValueError: the checkpoint was written with other settings or other frozen modules.
     """
-    from tqdm.auto import tqdm
-
     config = config or FinetuneConfig()
     device = next(model.parameters()).device
     frozen = freeze(model, config.freeze)
@@ -159,50 +167,35 @@ def finetune(
     if not params:
         raise ValueError(f"Every parameter is frozen ({config.freeze}); leave at least one module trainable.")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    settings = config.settings() | {"n_items": len(dataset), "world_size": world_size}
-    if resume:
-        if checkpoint_path is None:
-            raise ValueError("resume=True needs checkpoint_path.")
-        state = load_checkpoint(checkpoint_path, model, optimizer)
-        if state.get("settings") != settings:
-            raise ValueError(
-                f"{checkpoint_path} was trained with {state.get('settings')}, not {settings}; resume with "
-                "the same settings and dataset, or start a fresh run with another checkpoint_path."
-            )
-        step, history = state["step"], state["history"]
-        set_rng_state(state["rng"])
-    else:
-        if checkpoint_path is not None and rank == 0:
-            check_writable(checkpoint_path, overwrite)
-        torch.manual_seed(config.seed)
-        step, history = 0, {"step": [], **{k: [] for k in LOSS_KEYS}, "seconds": []}
+    loop = SeededLoop(
+        model,
+        optimizer,
+        Checkpoint(
+            checkpoint_path, load_checkpoint, save_checkpoint, every=config.checkpoint_every, writer=rank == 0
+        ),
+        settings=config.settings() | {"n_items": len(dataset), "world_size": world_size},
+        steps=config.steps,
+        n_items=len(dataset),
+        batch_size=config.batch_size,
+        seed=config.seed,
+        history_keys=("step", *LOSS_KEYS, "seconds"),
+    )
+    loop.start(resume, overwrite)
 
     module = KokoroForTraining(model)
     runner = wrap(module) if wrap is not None else module
-    set_train_mode(model, frozen)
-    bar = tqdm(total=config.steps, initial=step, desc="fine-tuning", disable=not progress or rank != 0)
-    while step < config.steps:
+
+    def step_fn(step: int, indices: list[int]) -> dict[str, float]:
         start = time.perf_counter()
-        batch = batch_for_step(dataset, step, config.batch_size, config.seed, rank, world_size).to(device)
+        batch = rank_batch(dataset, indices, step, rank, world_size).to(device)
         starts, S = step_segments(batch, config, step)
-        out = runner(batch, starts, S, config.decoder_f0)
-        losses = finetune_loss(out, batch, config)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        step += 1
-        history["step"].append(step)
-        for k in LOSS_KEYS:
-            history[k].append(float(losses[k].detach()))
-        history["seconds"].append(time.perf_counter() - start)
-        bar.update(1)
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", f0=f"{history['f0'][-1]:.0f}")
-        due = step == config.steps or (config.checkpoint_every and step % config.checkpoint_every == 0)
-        if checkpoint_path is not None and rank == 0 and due:
-            training = {"step": step, "history": history, "rng": rng_state(), "settings": settings}
-            save_checkpoint(checkpoint_path, model, optimizer, training, overwrite=True)
-    bar.close()
+        losses = finetune_loss(runner(batch, starts, S, config.decoder_f0), batch, config)
+        optimizer_step(optimizer, losses["loss"], params, config.grad_clip)
+        seconds = time.perf_counter() - start  # before the losses are read back (a GPU sync)
+        return {k: float(losses[k].detach()) for k in LOSS_KEYS} | {"seconds": seconds}
+
+    set_train_mode(model, frozen)
+    postfix = {"loss": ".3f", "f0": ".0f"}
+    history = loop.run(step_fn, progress=progress and rank == 0, desc="fine-tuning", postfix=postfix)
     model.eval()
     return history

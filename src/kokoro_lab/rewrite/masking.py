@@ -12,6 +12,8 @@ The functions take the original ``kokoro`` modules and use their weights in plac
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -88,7 +90,7 @@ def adain_resblk1d(block, x: torch.Tensor, s: torch.Tensor, mask: torch.Tensor |
     shortcut = block.upsample(x)
     if block.learned_sc:
         shortcut = block.conv1x1(shortcut)
-    out = (r + shortcut) * torch.rsqrt(torch.tensor(2.0))
+    out = (r + shortcut) / math.sqrt(2)  # as kokoro's AdainResBlk1d (a Python float, not a traced constant)
     return _zero(out, out_mask), out_mask
 
 

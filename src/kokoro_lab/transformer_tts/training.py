@@ -21,8 +21,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from ..atomic import check_writable
-from ..seeded_training import epoch_order, rng_state, set_rng_state
+from ..seeded_training import Checkpoint, SeededLoop, epoch_order, optimizer_step
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batch, TTSDataset, collate
 from .model import TransformerTTS, TTSOutput, lengths_to_padding_mask
@@ -99,8 +98,6 @@ def train(
         OutputExistsError: a fresh run would overwrite ``checkpoint_path`` and ``overwrite`` is False.
         ValueError: the checkpoint was made with other training settings or another model config.
     """
-    from tqdm.auto import tqdm
-
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be ≥ 1, got {steps} and {batch_size}.")
     device = next(model.parameters()).device
@@ -112,46 +109,28 @@ def train(
         "grad_clip": grad_clip,
         "n_items": len(dataset),
     }
-    if resume:
-        if checkpoint_path is None:
-            raise ValueError("resume=True needs checkpoint_path.")
-        state = load_checkpoint(checkpoint_path, model, optimizer)
-        if state.get("settings") != settings:
-            raise ValueError(
-                f"{checkpoint_path} was trained with {state.get('settings')}, not {settings}; resume "
-                "with the same settings and dataset, or start a fresh run with another checkpoint_path."
-            )
-        step, history = state["step"], state["history"]
-        set_rng_state(state["rng"])
-    else:
-        if checkpoint_path is not None:
-            check_writable(checkpoint_path, overwrite)
-        torch.manual_seed(seed)
-        step, history = 0, {"step": [], **{k: [] for k in LOSS_KEYS}}
+    loop = SeededLoop(
+        model,
+        optimizer,
+        Checkpoint(checkpoint_path, load_checkpoint, save_checkpoint, every=checkpoint_every),
+        settings,
+        steps=steps,
+        n_items=len(dataset),
+        batch_size=batch_size,
+        seed=seed,
+        history_keys=("step", *LOSS_KEYS),
+    )
+    loop.start(resume, overwrite)
 
-    model.train()
-    bar = tqdm(total=steps, initial=step, desc="training", disable=not progress)
-    while step < steps:
-        batch = batch_for_step(dataset, step, batch_size, seed).to(device)
+    def step_fn(step: int, indices: list[int]) -> dict[str, float]:
+        batch = collate([dataset[j] for j in indices]).to(device)
         out = model(batch.tokens, batch.token_lengths, batch.mels, batch.durations, batch.mel_lengths)
         losses = tts_loss(out, batch)
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        step += 1
-        history["step"].append(step)
-        for k in LOSS_KEYS:
-            history[k].append(losses[k].item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
-        if checkpoint_path is not None and (
-            step == steps or checkpoint_every and step % checkpoint_every == 0
-        ):
-            training = {"step": step, "history": history, "rng": rng_state(), "settings": settings}
-            save_checkpoint(checkpoint_path, model, optimizer, training, overwrite=True)
-    bar.close()
+        optimizer_step(optimizer, losses["loss"], model.parameters(), grad_clip)
+        return {k: losses[k].item() for k in LOSS_KEYS}
+
+    model.train()
+    history = loop.run(step_fn, progress=progress, desc="training")
     model.eval()
     return history
 
