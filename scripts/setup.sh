@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with the pinned dependencies and prepare the offline weights. Idempotent: a stamp
 # records what was installed, so a second run takes seconds.
-# PYTHON=/path/to/python3.x chooses the interpreter for .venv; otherwise the newest supported one
+# PYTHON=/path/to/python3.x chooses the interpreter for .venv; otherwise the first supported one
 # on PATH is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 STAMP=$VENV/.kokoro-lab-setup
 SUPPORTED="3.10, 3.11 or 3.12"  # pyproject.toml: requires-python = ">=3.10,<3.13"
-CANDIDATES="python3.12 python3.11 python3.10 python3 python"
+CANDIDATES="python3.11 python3.12 python3.10 python3 python"  # 3.11 first: requirements.lock was resolved on it
 
 # "3.11" for an interpreter that runs, nothing (and a failure) otherwise.
 python_version() {
