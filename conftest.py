@@ -33,6 +33,21 @@ print(_json.dumps(_state))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: notebooks, the built book and Core ML conversions")
+    _run_cells_as_a_notebook_does()
+
+
+def _run_cells_as_a_notebook_does() -> None:
+    """nbval runs cells with ``store_history=False``; IPython then cannot see a cell's trailing
+    ``;`` and displays the value it should hide. Run them as Jupyter and nbclient do."""
+    try:
+        from nbval.kernel import RunningKernel
+    except ImportError:  # nbval not installed: no notebooks to run
+        return
+
+    def execute_cell_input(self, cell_input, allow_stdin=None):
+        return self.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
+
+    RunningKernel.execute_cell_input = execute_cell_input
 
 
 def pytest_collection_modifyitems(config, items):

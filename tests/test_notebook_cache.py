@@ -37,6 +37,7 @@ def run(tmp_path_factory):
             ("print('hello')\nfrom IPython.display import Markdown\nMarkdown('| a |\\n|---|\\n| 1 |')", []),
             ("raise RuntimeError('macOS only')", ["skip-execution", "nbval-skip"]),
             ("assert 1 + 1 == 2", []),
+            ("x = 41\nx + 1;", []),  # a trailing ; hides the value, as in Jupyter
         ],
     )
     bad = _notebook(root / "bad.ipynb", [("x = 1", []), ("assert x == 2, 'the claim broke'", [])])
@@ -62,11 +63,12 @@ def run(tmp_path_factory):
 
 def test_a_notebook_that_passes_is_cached_with_its_outputs(run):
     root, good, _, done = run
-    assert "1 failed" in done.stdout and "4 passed" in done.stdout and "1 skipped" in done.stdout, done.stdout
+    assert "1 failed" in done.stdout and "5 passed" in done.stdout and "1 skipped" in done.stdout, done.stdout
     cache = get_cache(str(root / "_build" / ".jupyter_cache"))
     _, merged = cache.merge_match_into_notebook(good)
     code = [c for c in merged.cells if c.cell_type == "code"]
-    assert [c.execution_count for c in code] == [1, 2, None, 3]
+    assert [c.execution_count for c in code] == [1, 2, None, 3, 4]
+    assert code[4].outputs == []
     assert code[0].outputs[0].output_type == "execute_result"
     assert "application/vnd.jupyter.widget-view+json" in code[0].outputs[0].data
     assert [o.output_type for o in code[1].outputs] == ["stream", "execute_result"]
