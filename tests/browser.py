@@ -150,6 +150,8 @@ _PAGE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"|(?<!~/)\.cache/"
         ),
     ),
+    # A plot function's return value shown as text: the cell's trailing ";" did not hide it.
+    ("a matplotlib object's repr", re.compile(r"<(?:Axes|Figure size)\b")),
     # A Markdown table printed as text: a line that starts like a table row and has more cells.
     ("an unrendered Markdown table", re.compile(r"^\| [^\n]*\|", re.MULTILINE)),
     # A table's separator row, "|---|" or "| :---: |", in a paragraph (smartquotes turn "---" into an

@@ -330,6 +330,14 @@ def test_unrendered_table_is_caught(text):
     assert problems and all(p.startswith("an unrendered Markdown table:") for p in problems)
 
 
+@pytest.mark.parametrize(
+    "text", ["<Axes: title={'center': 'F0'}, xlabel='s'>", "<Figure size 700x360 with 1 Axes>"]
+)
+def test_plot_return_value_shown_as_text_is_caught(text):
+    (problem,) = page_problems(f"A plot.\n{text}\nAfter.")
+    assert problem.startswith("a matplotlib object's repr:")
+
+
 def test_problem_quotes_the_snippet_on_one_line():
     text = "x" * 200 + "\nsrc/file.py:1: UserWarning: careful\n" + "y" * 200
     (problem,) = page_problems(text)
