@@ -102,6 +102,10 @@ def _without_onnxruntime(payload):
         ("synthesis", lambda d: d["rows"][0].update(min_s=99.0), "rows[0] breaks min_s ≤ median_s ≤ max_s"),
         ("memory", lambda d: d["rows"][2].update(ratio_vs_official=1.0), "ratio_vs_official = peak_rss_mb"),
         ("book", lambda d: d.update(total_seconds=1.0), "total_seconds = the sum"),
+        ("timestamps", lambda d: d["rows"][0].update(median_abs_error_s=9.0), "median_abs_error_s ≤ p90"),
+        ("timestamps", lambda d: d["goal"].update(met=False), "the last row pools the voices"),
+        ("seams", lambda d: d["summary"][0].update(mean_pause_error_s=9.0), "summary holds each join's"),
+        ("seams", lambda d: d["rows"][0].update(pause_error_s=9.0), "pause_error_s = |pause_s"),
     ],
 )
 def test_a_broken_results_file_is_refused_naming_the_field_and_the_script(tmp_path, name, edit, message):

@@ -149,7 +149,9 @@ def test_compressed_weights_apply_to_weight_norm_and_restore():
         assert {r.name for r in report} == {"0.weight", "1.weight"}
         assert torch.isfinite(inside).all() and torch.isfinite(y).all()
         assert torch.allclose(inside, compress_tensor(effective, "int8"), atol=1e-6)
-        assert torch.allclose(net[1].weight, quantize_int8(before["1.weight"]))
+        # coremltools quantizes the float16 weight: quantize_int8 of it, within float16 rounding
+        assert torch.allclose(net[1].weight, compress_tensor(before["1.weight"], "int8"))
+        assert torch.allclose(net[1].weight, quantize_int8(before["1.weight"]), atol=2e-3)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
 
 

@@ -19,7 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from .benchmarking import LAB, LAB_PADDED, OFFICIAL, ORT, PATHS, RESULTS_DIR, TRACED
+from .benchmarking import LAB, LAB_PADDED, OFFICIAL, ORT, PATHS, PIPELINE, RESULTS_DIR, TRACED
 
 
 class ResultsError(ValueError):
@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[str, Callable[[Any], bool]]] = {  # kind → (description
     "≥ 0": ("a finite number ≥ 0", lambda x: _number(x) and x >= 0),
     "positive": ("a finite number > 0", lambda x: _number(x) and x > 0),
     "fraction": ("a finite number in [0, 1]", lambda x: _number(x) and 0 <= x <= 1),
+    "number": ("a finite number", _number),
     "positives": (
         "a non-empty list of finite numbers > 0",
         lambda x: isinstance(x, list) and x != [] and all(_number(v) and v > 0 for v in x),
@@ -122,6 +123,95 @@ def _steps_from_zero(payload: dict) -> bool:
     return steps[0] == 0 and all(a < b for a, b in pairwise(steps))
 
 
+def _ladder_measured(payload: dict) -> bool:
+    """The acoustic stage per frame count: positive seconds, frame counts increasing from 40."""
+    rows = payload["ladder"]
+    frames = [r["frames"] for r in rows]
+    return (
+        len(rows) >= 2
+        and frames[0] == 40
+        and all(a < b for a, b in pairwise(frames))
+        and all(_number(r["padded_s"]) and _number(r["unpadded_s"]) and r["padded_s"] > 0 for r in rows)
+        and all(_close(r["padded_s"], min(r["padded_times_s"])) for r in rows)
+    )
+
+
+def _memory_measured(payload: dict) -> bool:
+    """Every path has a peak; ratio_vs_official = peak / the official peak."""
+    rows = {r["path"]: r for r in payload["memory"]}
+    if set(rows) != {OFFICIAL, LAB_PADDED, PIPELINE, LAB}:
+        return False
+    base = rows[OFFICIAL]["peak_rss_mb"]
+    return all(_close(r["ratio_vs_official"], r["peak_rss_mb"] / base) for r in rows.values())
+
+
+def _conversion_measured(payload: dict) -> bool:
+    conv = payload["conversion"]
+    return bool(conv["packages"]) and all(p["size_mb"] > 0 for p in conv["packages"])
+
+
+def _optional_ratio(r: dict) -> bool:
+    have = r.get("total_s") is not None, r.get("audio_s") is not None, r.get("rtf") is not None
+    return not any(have) or (all(have) and _close(r["rtf"], r["total_s"] / r["audio_s"]))
+
+
+def _ttfa_ratios(payload: dict) -> bool:
+    rows = payload["rows"]
+    first = min(r["words"] for r in rows)
+    sentence = {r["mode"]: r["ttfa_s"] for r in rows if r["words"] == first}
+    stream = {r["words"]: r["ttfa_s"] for r in rows if r["mode"] == "stream"}
+    return all(
+        _close(r["ttfa_vs_stream"], r["ttfa_s"] / stream[r["words"]])
+        and (
+            r.get("ttfa_vs_sentence") is None
+            or _close(r["ttfa_vs_sentence"], r["ttfa_s"] / sentence[r["mode"]])
+        )
+        for r in rows
+    )
+
+
+def _goal_of_longest(payload: dict) -> bool:
+    longest = max((r for r in payload["rows"] if r["mode"] == "stream"), key=lambda r: r["words"])
+    goal = payload["goal"]
+    return (
+        goal["words"] == longest["words"]
+        and _close(goal["ttfa_vs_sentence"], longest["ttfa_vs_sentence"])
+        and goal["met"] == (goal["ttfa_vs_sentence"] <= goal["limit"])
+    )
+
+
+def _abs_median_of_errors(r: dict) -> bool:
+    """median_abs_error_s = median(|errors_s|), the errors being stored to 0.1 ms."""
+    errors = r["errors_s"]
+    return len(errors) == r["matched_words"] and math.isclose(
+        r["median_abs_error_s"], statistics.median(abs(e) for e in errors), abs_tol=1e-4
+    )
+
+
+def _timestamps_total(payload: dict) -> bool:
+    """The last row ("all") pools the voices' rows, and the goal is its median."""
+    *voices, total = payload["rows"]
+    goal = payload["goal"]
+    return (
+        total["voice"] == "all"
+        and bool(voices)
+        and total["matched_words"] == sum(r["matched_words"] for r in voices)
+        and _close(goal["median_abs_error_s"], total["median_abs_error_s"])
+        and goal["met"] == (goal["median_abs_error_s"] <= goal["limit_s"])
+    )
+
+
+def _seam_summary(payload: dict) -> bool:
+    """summary: per (kind, join), the mean pause error of the rows and their count."""
+    rows = payload["rows"]
+    for s in payload["summary"]:
+        mine = [r["pause_error_s"] for r in rows if r["kind"] == s["kind"] and r["join"] == s["join"]]
+        if len(mine) != s["seams"] or not _close(s["mean_pause_error_s"], statistics.fmean(mine)):
+            return False
+    kinds = {s["kind"] for s in payload["summary"]}
+    return all(len({s["seams"] for s in payload["summary"] if s["kind"] == k}) == 1 for k in kinds)
+
+
 SCHEMAS: dict[str, Schema] = {
     "synthesis": Schema(
         ".venv/bin/python bench/synthesis.py",
@@ -178,6 +268,52 @@ SCHEMAS: dict[str, Schema] = {
         ),
         file_rules=(_ratios("peak_rss_mb"),),
     ),
+    "pipeline": Schema(
+        ".venv/bin/python bench/pipeline.py",
+        ("threads", "clock", "repeats", "voice", "frame_ladder_ratio", "frame_buckets", "text_buckets"),
+        {"case": "str", "text": "str", "speed": "positive", "path": "str", "tokens": "positive"}
+        | {"frames": "positive", "audio_s": "positive", "bucket": "str?", "computed_frames": "positive"}
+        | {"cpu_s": "positive", "times_s": "positives", "ratio_vs_official": "positive"},
+        paths=(OFFICIAL, LAB_PADDED, PIPELINE, LAB),
+        group="case",
+        extra={"ladder": "list", "text_stage": "list", "acoustic_tokens": "list", "configurations": "list"}
+        | {"memory": "list", "conversion": "dict"},
+        row_rules=(
+            ("cpu_s = median(times_s)", lambda r: _close(r["cpu_s"], statistics.median(r["times_s"]))),
+            ("computed_frames ≥ frames", lambda r: r["computed_frames"] >= r["frames"]),
+        ),
+        file_rules=(
+            _ratios("cpu_s", "case"),
+            ("the ladder: frame counts from 40 up, padded_s = min(padded_times_s)", _ladder_measured),
+            ("memory: one row per path, ratio_vs_official = peak / the official peak", _memory_measured),
+            ("conversion: packages with sizes", _conversion_measured),
+        ),
+    ),
+    "trace_memory": Schema(
+        ".venv/bin/python bench/trace_memory.py",
+        ("threads", "text", "repeats", "bucket"),
+        {"part": "str", "config": "str", "peak_mb": "positive", "peak_runs_mb": "positives"}
+        | {
+            "before_mb": "positive",
+            "after_mb": "positive?",
+            "after_trim_mb": "positive?",
+            "seconds": "positive",
+        }
+        | {"audio_sha": "list?"},
+        row_rules=(
+            (
+                "peak_mb = median(peak_runs_mb)",
+                lambda r: _close(r["peak_mb"], statistics.median(r["peak_runs_mb"])),
+            ),
+            ("part is trace or run", lambda r: r["part"] in ("trace", "run")),
+        ),
+        file_rules=(
+            (
+                "every run configuration computes the same audio",
+                lambda p: len({h for r in p["rows"] if r["part"] == "run" for h in r["audio_sha"]}) == 1,
+            ),
+        ),
+    ),
     "conversion": Schema(
         ".venv/bin/python bench/conversion.py",
         ("buckets", "precisions", "compress", "threads"),
@@ -203,6 +339,109 @@ SCHEMAS: dict[str, Schema] = {
         extra={"history": "dict", "true_voice": "dict", "seconds_per_step": "dict", "peak_rss_mb": "positive"}
         | {"train_seconds": "positive", "held_out_sentences": "list"},
         file_rules=(("steps start at 0 and increase", _steps_from_zero),),
+    ),
+    "quality": Schema(
+        ".venv/bin/python bench/quality.py",
+        ("sentences", "texts", "voice", "asr", "fp32_wer", "fp32_cer", "parts"),
+        {"part": "str", "name": "str", "kind": "str", "description": "str", "sentences": "positive"}
+        | {"wer": "≥ 0", "cer": "≥ 0", "log_mel_db": "≥ 0?", "speaker_similarity": "fraction?"}
+        | {"reference": "str", "size_mb": "positive?", "minimum_target": "str?", "note": "str?"},
+        extra={"weights": "str", "size_check": "list"},
+        file_rules=(("names are unique", lambda p: len({r["name"] for r in p["rows"]}) == len(p["rows"])),),
+    ),
+    "sensitivity": Schema(
+        ".venv/bin/python bench/sensitivity.py",
+        ("schemes", "voice", "texts", "fp32_wer"),
+        {"variant": "str", "group": "str", "scheme": "str", "params": "count", "saved_mb": "≥ 0"}
+        | {"wer": "≥ 0", "cer": "≥ 0", "log_mel_db": "≥ 0", "speaker_similarity": "fraction"},
+        extra={"weights": "str"},
+    ),
+    "package_check": Schema(
+        ".venv/bin/python bench/package_check.py",
+        ("bucket", "variants"),
+        {"variant": "str", "target": "str", "weights_compared": "positive", "max_rel_diff": "≥ 0"}
+        | {"max_abs_diff": "≥ 0", "worst_weight": "str", "equal_fraction": "fraction"}
+        | {"non_weights_compressed": "list", "package_mb": "positive", "predicted_mb": "positive"}
+        | {"fp16_package_mb": "positive", "compress_s": "positive"},
+        extra={"weights": "str"},
+    ),
+    "streaming": Schema(
+        ".venv/bin/python bench/streaming.py",
+        ("threads", "repeats", "warmup", "voice", "lengths", "full_up_to", "max_phonemes"),
+        {"mode": "str", "words": "positive", "chunks": "positive", "tokens": "positive"}
+        | {"ttfa_s": "positive", "ttfa_times_s": "positives", "ttfa_vs_stream": "positive"}
+        | {
+            "ttfa_vs_sentence": "positive?",
+            "total_s": "positive?",
+            "audio_s": "positive?",
+            "rtf": "positive?",
+        }
+        | {"same_audio_as_stream": "bool?"},
+        extra={"goal": "dict"},
+        row_rules=(
+            ("mode is stream or whole", lambda r: r["mode"] in ("stream", "whole")),
+            (
+                "ttfa_s = median(ttfa_times_s)",
+                lambda r: _close(r["ttfa_s"], statistics.median(r["ttfa_times_s"])),
+            ),
+            ("rtf = total_s / audio_s (all three or none)", _optional_ratio),
+            (
+                "a whole run's TTFA is its total time",
+                lambda r: r["mode"] == "stream" or _close(r["ttfa_s"], r["total_s"]),
+            ),
+            (  # one chunk: the first audio is all of it, and the two differ only by timing noise
+                "a stream's TTFA ≤ its total time (texts of more than one chunk)",
+                lambda r: (
+                    r["mode"] == "whole"
+                    or r["total_s"] is None
+                    or r["chunks"] == 1
+                    or r["ttfa_s"] <= r["total_s"]
+                ),
+            ),
+            ("whole-text audio = the streamed audio", lambda r: r.get("same_audio_as_stream") is not False),
+        ),
+        file_rules=(
+            ("ttfa_vs_sentence and ttfa_vs_stream are the TTFA ratios", _ttfa_ratios),
+            ("goal is the longest text's TTFA ratio against its limit", _goal_of_longest),
+        ),
+    ),
+    "timestamps": Schema(
+        ".venv/bin/python bench/timestamps.py",
+        ("threads", "voices", "sentences", "per_text", "asr"),
+        {"voice": "str", "texts": "positive", "sentences": "positive", "words": "positive"}
+        | {"matched_words": "positive", "median_abs_error_s": "≥ 0", "p90_abs_error_s": "≥ 0"}
+        | {"median_signed_error_s": "number", "control_median_abs_error_s": "≥ 0"}
+        | {"control_p90_abs_error_s": "≥ 0", "marked_boundaries": "count", "marked_in_quiet": "fraction?"}
+        | {"unmarked_boundaries": "count", "unmarked_in_quiet": "fraction?", "audio_s": "positive"}
+        | {
+            "synthesis_s": "positive",
+            "asr_s": "positive",
+            "errors_s": "list",
+            "text_median_abs_errors_s": "list",
+        },
+        extra={"goal": "dict"},
+        row_rules=(
+            (
+                "median_abs_error_s ≤ p90_abs_error_s",
+                lambda r: r["median_abs_error_s"] <= r["p90_abs_error_s"],
+            ),
+            ("median_abs_error_s = median(|errors_s|), one error per matched word", _abs_median_of_errors),
+        ),
+        file_rules=(("the last row pools the voices and the goal is its median", _timestamps_total),),
+    ),
+    "seams": Schema(
+        ".venv/bin/python bench/seams.py",
+        ("threads", "voices", "seam_trim_s"),
+        {"voice": "str", "kind": "str", "join": "str", "energy_jump_db": "≥ 0", "flux_peak_db": "≥ 0"}
+        | {"pause_s": "≥ 0", "natural_pause_s": "≥ 0", "pause_error_s": "≥ 0"},
+        extra={"summary": "list", "punctuation": "list", "drift": "list", "drift_summary": "list"},
+        row_rules=(
+            (
+                "pause_error_s = |pause_s − natural_pause_s|",
+                lambda r: _close(r["pause_error_s"], abs(r["pause_s"] - r["natural_pause_s"])),
+            ),
+        ),
+        file_rules=(("summary holds each join's mean pause error, as many seams per join", _seam_summary),),
     ),
 }
 

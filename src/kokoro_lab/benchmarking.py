@@ -407,6 +407,7 @@ LAB_PADDED = "kokoro-lab eager, padded"
 TRACED = "TorchScript trace"
 ORT = "onnxruntime int8"
 PATHS = (OFFICIAL, LAB, LAB_PADDED, TRACED, ORT)
+PIPELINE = "two-stage pipeline, padded"  # bench/pipeline.py: each stage at the smallest bucket that fits
 
 
 def fitting_bucket(n_phonemes: int, frames: int | None = None):
@@ -553,6 +554,7 @@ __all__ = [
     "OFFICIAL",
     "ORT",
     "PATHS",
+    "PIPELINE",
     "RESULTS_DIR",
     "TRACED",
     "Output",

@@ -76,10 +76,10 @@ def lab_targets(module) -> dict[str, list[Any]]:
     """Stage labels for ``KokoroCompleteCoreML`` (padded and trimmed paths)."""
     return {
         "ALBERT": [module.bert, module.bert_encoder],
-        "text encoders + LSTMs": [module.predictor_text_encoder, module.predictor.lstm, module.text_encoder],
-        "prosody (F0, N)": [(module, "prosody")],
-        "decoder": [(module, "decoder_features")],
-        "generator": [module.generator, module._unmasked_generator[0]],
+        "text encoders + LSTMs": [module.predictor_text_encoder, module.text.lstm, module.text_encoder],
+        "prosody (F0, N)": [(module.acoustic, "prosody")],
+        "decoder": [(module.acoustic, "decoder_features")],
+        "generator": [module.generator, module.acoustic._unmasked_generator[0]],
     }
 
 

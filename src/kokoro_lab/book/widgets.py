@@ -39,12 +39,22 @@ def show_synthesis(result: SynthesisResult, title: str | None = None) -> None:
 
 
 def synthesis_panel(text: str = DEFAULT_TEXT, voice: str = DEFAULT_VOICE, speed: float = 1.0) -> Panel:
-    """Text, voice and speed controls with a Speak button; ``run()`` speaks with the current values."""
+    """Text, voice and speed controls with a Speak button; ``run()`` speaks with the current values.
+
+    The voice box lists the voices and also takes a mix, ``"name:weight,name:weight"``
+    (see :mod:`kokoro_lab.original.mixing`); a bad mix is reported under the panel.
+    """
     import ipywidgets as w
 
     text_box = w.Textarea(value=text, description="Text", layout=w.Layout(width="95%", height="4em"))
-    voices = list_voices()
-    voice_box = w.Dropdown(options=voices, value=voice if voice in voices else voices[0], description="Voice")
+    # A combobox: pick a voice from the list, or type a mix such as "jf_alpha:0.7,jm_kumo:0.3".
+    voice_box = w.Combobox(
+        options=list_voices(),
+        value=voice,
+        placeholder="jf_alpha:0.7,jm_kumo:0.3",
+        ensure_option=False,
+        description="Voice",
+    )
     speed_box = w.FloatSlider(value=speed, min=0.5, max=2.0, step=0.05, description="Speed")
     button = w.Button(description="Speak", button_style="primary", icon="play")
     out = w.Output()
@@ -53,7 +63,7 @@ def synthesis_panel(text: str = DEFAULT_TEXT, voice: str = DEFAULT_VOICE, speed:
     def speak() -> SynthesisResult:
         if not text_box.value.strip():
             raise ValueError("The text box is empty; type something to say.")
-        panel.last = synthesize(text_box.value, voice=voice_box.value, speed=speed_box.value)
+        panel.last = synthesize(text_box.value, voice=voice_box.value.strip(), speed=speed_box.value)
         return panel.last
 
     def on_click(_):

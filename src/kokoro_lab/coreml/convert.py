@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING
 
 from ..atomic import OutputExistsError
 from .buckets import Bucket, get_bucket
+from .heap import trim_heap
+from .schemes import VARIANTS
 
 if TYPE_CHECKING:
     import torch
 
 PRECISIONS = ("fp32", "fp16")
-COMPRESSIONS = (None, "int8", "palettize6", "palettize4")
+COMPRESSIONS = (None, *VARIANTS)  # "small" is the recommended one; see kokoro_lab.coreml.schemes
 DEPLOYMENT_TARGETS = ("iOS17", "iOS18")
 
 INPUTS: dict[str, tuple[str, str]] = {  # name → (dtype, description); shapes come from the bucket
@@ -91,6 +93,15 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.suffix != ".mlpackage":
         raise ValueError(f"{path} must end in .mlpackage (an ML program is a package directory).")
+    return check_destination(path, overwrite)
+
+
+def check_destination(path: Path, overwrite: bool = False) -> Path:
+    """``path`` may be written: free (or ``overwrite``), in an existing, writable directory.
+
+    Raises:
+        OutputExistsError, NotADirectoryError, PermissionError: as :func:`check_output`.
+    """
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError(
             f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it."
@@ -183,9 +194,10 @@ def trace(bucket: Bucket, model) -> torch.jit.ScriptModule:
     import torch
 
     from ..rewrite.model import KokoroCompleteCoreML
+    from .heap import mapped_blocks
 
     module = KokoroCompleteCoreML(model, bucket.max_tokens, bucket.max_frames, mode="exact").eval()
-    with torch.no_grad(), quiet_trace():
+    with mapped_blocks(), torch.no_grad(), quiet_trace():  # see kokoro_lab.coreml.heap: 6.6 → 1.4 GB at 10 s
         return torch.jit.trace(module, _example_inputs(bucket), check_trace=False)
 
 
@@ -221,10 +233,37 @@ def quiet_trace() -> Iterator[None]:
 def to_mlprogram(
     traced, bucket: Bucket, precision: str, deployment_target: str = "iOS17", quiet: bool = False
 ):
-    """``ct.convert`` the traced module into an ML program with typed, named inputs/outputs.
+    """``ct.convert`` the traced module into an ML program with typed, named inputs/outputs."""
+    shapes = {
+        "input_ids": (1, bucket.max_tokens),
+        "ref_s": (1, 256),
+        "random_phases": (1, 9),
+        "attention_mask": (1, bucket.max_tokens),
+        "speed": (1,),
+    }
+    inputs = {n: (d, shapes[n]) for n, (d, _) in INPUTS.items()}
+    outputs = {n: d for n, (d, _) in OUTPUTS.items()}
+    return convert_traced(traced, inputs, outputs, precision, deployment_target, quiet)
+
+
+def convert_traced(
+    traced,
+    inputs: dict[str, tuple[str, tuple[int, ...] | object]],
+    outputs: dict[str, str],
+    precision: str,
+    deployment_target: str = "iOS17",
+    quiet: bool = False,
+):
+    """``ct.convert`` a traced module into an ML program with typed, named inputs/outputs.
+
+    Args:
+        inputs: name → (dtype, shape), in the traced module's argument order; a shape is a tuple
+            or a ``ct.EnumeratedShapes``.
+        outputs: name → dtype, in the module's output order.
 
     Float inputs and outputs are declared float32 in both precisions: without explicit dtypes
-    an fp16 program takes and returns float16 arrays.
+    an fp16 program takes and returns float16 arrays. In fp16 the float32 islands
+    (:mod:`kokoro_lab.coreml.islands`) stay float32.
     """
     from .coremltools_import import load_coremltools
 
@@ -233,16 +272,9 @@ def to_mlprogram(
 
     from .frontend_fixes import torch_frontend_fixes
 
-    shapes = {
-        "input_ids": (1, bucket.max_tokens),
-        "ref_s": (1, 256),
-        "random_phases": (1, 9),
-        "attention_mask": (1, bucket.max_tokens),
-        "speed": (1,),
-    }
     np_types = {"int32": np.int32, "float32": np.float32}
-    inputs = [ct.TensorType(name=n, shape=shapes[n], dtype=np_types[d]) for n, (d, _) in INPUTS.items()]
-    outputs = [ct.TensorType(name=n, dtype=np_types[d]) for n, (d, _) in OUTPUTS.items()]
+    ct_inputs = [ct.TensorType(name=n, shape=shape, dtype=np_types[d]) for n, (d, shape) in inputs.items()]
+    ct_outputs = [ct.TensorType(name=n, dtype=np_types[d]) for n, d in outputs.items()]
     if precision == "fp32":
         compute_precision = ct.precision.FLOAT32
     else:
@@ -252,8 +284,8 @@ def to_mlprogram(
     with torch_frontend_fixes(quiet=quiet), np.errstate(over="ignore"):
         return ct.convert(
             traced,
-            inputs=inputs,
-            outputs=outputs,
+            inputs=ct_inputs,
+            outputs=ct_outputs,
             convert_to="mlprogram",
             compute_precision=compute_precision,
             minimum_deployment_target=getattr(ct.target, deployment_target),
@@ -308,7 +340,8 @@ def convert(
     Args:
         bucket: a name from :data:`kokoro_lab.coreml.BUCKETS` ("2s" is for tests).
         precision: "fp32", or "fp16" with float32 islands (:mod:`kokoro_lab.coreml.islands`).
-        compress: None, "int8" (per-channel linear), "palettize6" or "palettize4" (k-means LUT).
+        compress: None or a variant of :data:`kokoro_lab.coreml.schemes.VARIANTS`: "int8",
+            "palettize6", "palettize4" (iOS16+), "small" (recommended; iOS18), "grouped4", ….
         output: the ``.mlpackage`` path; default :func:`default_output` in the working directory.
         overwrite: replace an existing package; otherwise an existing path is an error.
         model: a ``kokoro.KModel`` loaded with ``disable_complex=True``; loaded when None.
@@ -352,6 +385,7 @@ def convert(
     traced = step("trace", trace, b, model)
     mlmodel = step("convert", to_mlprogram, traced, b, precision, deployment_target, not progress)
     del traced
+    trim_heap()
     if compress is not None:
         from .compress import compress_weights
 

@@ -102,6 +102,7 @@ def torch_frontend_fixes(quiet: bool = False) -> Iterator[None]:
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
     from coremltools.converters.mil.mil.passes import pass_pipeline
     from coremltools.optimize.coreml import _post_training_quantization as ptq
+    from coremltools.optimize.coreml import _quantization_passes as passes  # the compression bars
 
     table = _TORCH_OPS_REGISTRY.name_to_func_mapping
     fixes = {
@@ -111,7 +112,7 @@ def torch_frontend_fixes(quiet: bool = False) -> Iterator[None]:
         "remainder": functools.partial(_remainder, original=table.get("remainder")),
     }
     saved = {name: table.get(name) for name in fixes}
-    bars = [(torch_ops, "_tqdm"), (pass_pipeline, "tqdm"), (ptq, "tqdm")]
+    bars = [(torch_ops, "_tqdm"), (pass_pipeline, "tqdm"), (ptq, "tqdm"), (passes, "tqdm")]
     saved_bars = [getattr(mod, attr) for mod, attr in bars]
     ct_logger = logging.getLogger("coremltools")
     saved_level = ct_logger.level

@@ -38,6 +38,12 @@ def load_spec(path: str | os.PathLike):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
+    if path.is_dir() and not (path / "Manifest.json").exists():
+        raise FileNotFoundError(
+            f"{path} is neither an .mlpackage (no Manifest.json) nor a pipeline directory (no "
+            "manifest.json); give a package from `kokoro-lab convert` or a directory from "
+            "`kokoro-lab convert --pipeline`."
+        )
     return ct.models.MLModel(str(path), skip_model_load=True).get_spec()
 
 
@@ -179,7 +185,7 @@ def island_report(path: str | os.PathLike) -> IslandReport:
                 violations.append(f"{name}: {op.type} {op.name!r} outputs {op.dtypes} (integer too narrow)")
             if op.type == "sub" and op.inputs.get("x") == op.inputs.get("y"):
                 violations.append(f"{name}: sub {op.name!r} subtracts a value from itself (always 0)")
-    if not any(g.ops[i].type == "floor" for i in islands["phase"]):
+    if "phase" in islands and not any(g.ops[i].type == "floor" for i in islands["phase"]):
         violations.append("phase: no floor op, so the phase is not wrapped with % 1 as in PyTorch")
     compute = [op for _, op in g.compute_ops()]
     return IslandReport(
@@ -229,3 +235,57 @@ def compute_plan(path: str | os.PathLike, compute_units: str = "ALL") -> Counter
         device = type(usage.preferred_compute_device).__name__ if usage is not None else "none"
         counts[(op.operator_name, device)] += 1
     return counts
+
+
+@dataclass
+class PipelineSummary:
+    """What :func:`inspect_pipeline` found: the manifest and a summary per package."""
+
+    directory: Path
+    manifest: object  # kokoro_lab.coreml.manifest.PipelineManifest
+    packages: dict[str, ModelSummary]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size_bytes for s in self.packages.values())
+
+    def __str__(self) -> str:
+        m = self.manifest
+        limits = m.limits
+        lines = [
+            f"{Path(self.directory).name}: a two-stage pipeline, conversion {m.conversion_id}, {m.precision}"
+            f"{'' if m.compression == 'none' else f', {m.compression} weights'}, {m.deployment_target}, "
+            f"{len(self.packages)} packages, {self.size_bytes / 1e6:.1f} MB on disk",
+            f"  text buckets (tokens): {', '.join(map(str, m.text_buckets))}",
+            f"  frame buckets (frames): {', '.join(map(str, m.frame_buckets))}; acoustic tokens {m.acoustic_tokens}",
+            f"  limits: {limits['max_phonemes']} phoneme tokens, {limits['max_frames']} frames "
+            f"({limits['max_seconds']:g} s)",
+        ]
+        for summary in self.packages.values():
+            lines.append(str(summary))
+        return "\n".join(lines)
+
+
+def is_pipeline_directory(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory with a pipeline manifest (rather than one package).
+
+    Names are compared as stored: on a case-insensitive file system (macOS) a package's
+    ``Manifest.json`` would otherwise pass for the pipeline's ``manifest.json``.
+    """
+    from .manifest import MANIFEST
+
+    path = Path(path)
+    return path.is_dir() and path.suffix != ".mlpackage" and MANIFEST in os.listdir(path)
+
+
+def inspect_pipeline(directory: str | os.PathLike) -> PipelineSummary:
+    """Check a pipeline directory's manifest against its packages, then summarise each package.
+
+    Raises:
+        ManifestError: the manifest and the packages disagree (the message names the fix).
+    """
+    from .manifest import check_directory
+
+    manifest = check_directory(directory)
+    names = [p.package for p in (*manifest.text, *manifest.acoustic)]
+    return PipelineSummary(Path(directory), manifest, {n: inspect(Path(directory) / n) for n in names})

@@ -21,6 +21,10 @@ therefore found from the graph's structure, anchored on ops that occur once:
     Backwards from ``audio_length_samples``, ``frame_overflow`` and ``pred_dur`` to the duration
     projection: the duration head (sigmoid, sum, / speed, round), the alignment's integer
     arithmetic and the frame count. Plus, for verification, every integer/boolean op fed by it.
+
+The stages of the two-stage pipeline split these: the text stage has only the ``length`` island
+(from ``pred_dur``), the acoustic stage all four, its ``length`` island starting from
+``audio_length_samples`` and ``frame_overflow`` (:func:`expected_islands`).
 """
 
 from __future__ import annotations
@@ -131,11 +135,21 @@ def istft_island(g: MilGraph) -> set[int]:
 
 def length_island(g: MilGraph, closure: bool = True) -> set[int]:
     """Backwards from the length outputs to the duration projection; with ``closure``, also
-    every op whose outputs are all integer or boolean and that consumes that arithmetic."""
-    missing = [o for o in LENGTH_OUTPUTS if o not in g.outputs]
+    every op whose outputs are all integer or boolean and that consumes that arithmetic.
+
+    A pipeline stage has some of the length outputs: the text stage ``pred_dur``, the acoustic
+    stage ``audio_length_samples`` and ``frame_overflow``; the walk starts from those it has.
+    """
+    if AUDIO_OUTPUT not in g.outputs:
+        wanted: tuple[str, ...] = ("pred_dur",)  # the text stage
+    elif "pred_dur" in g.outputs:
+        wanted = LENGTH_OUTPUTS  # the single graph
+    else:
+        wanted = ("audio_length_samples", "frame_overflow")  # the acoustic stage
+    missing = [o for o in wanted if o not in g.outputs]
     if missing:
         raise IslandError(f"The program lacks the outputs {missing}.")
-    island = _backward(g, LENGTH_OUTPUTS)
+    island = _backward(g, wanted)
     if closure:
         discrete = INT_DTYPES | {"bool"}
         frontier = [i for i in island if all(d in discrete for d in g.ops[i].dtypes)]
@@ -149,8 +163,16 @@ def length_island(g: MilGraph, closure: bool = True) -> set[int]:
     return _check_size("length", island)
 
 
+def expected_islands(g: MilGraph) -> tuple[str, ...]:
+    """The islands a program must have: all four if it makes audio (the single graph, the
+    acoustic stage), only ``length`` otherwise (the text stage ends at ``pred_dur``)."""
+    return ("phase", "source_stft", "istft", "length") if AUDIO_OUTPUT in g.outputs else ("length",)
+
+
 def fp32_islands(g: MilGraph) -> dict[str, set[int]]:
-    """All islands by name (op indices into ``g.ops``)."""
+    """The program's islands by name (op indices into ``g.ops``); see :func:`expected_islands`."""
+    if AUDIO_OUTPUT not in g.outputs:
+        return {"length": length_island(g)}
     phase = phase_island(g)
     return {
         "phase": phase,

@@ -136,3 +136,101 @@ def compare_with_torch(
     return Agreement(
         float(np.abs(got.pred_dur - dur).max()), len(got.audio) - len(ref), log_mel_distance(ref, got.audio)
     )
+
+
+# --- the two-stage pipeline ------------------------------------------------------------------
+
+
+class CoreMLStages:
+    """The stages of a pipeline directory, run with Core ML (macOS only), loaded on first use.
+
+    The manifest and every package are checked when this is built (on any OS,
+    :func:`kokoro_lab.coreml.manifest.check_directory`); running a stage needs macOS.
+    """
+
+    def __init__(self, directory: str | os.PathLike, compute_units: str = "ALL"):
+        from .manifest import check_directory
+
+        if compute_units not in COMPUTE_UNITS:
+            raise ValueError(
+                f"Unknown compute units {compute_units!r}; choose one of {', '.join(COMPUTE_UNITS)}."
+            )
+        self.directory = Path(directory)
+        self.manifest = check_directory(self.directory)
+        self.acoustic_tokens = self.manifest.acoustic_tokens
+        self.compute_units = compute_units
+        self._models: dict[str, object] = {}
+
+    def _model(self, package: str):
+        require_macos()
+        if package not in self._models:
+            from .coremltools_import import load_coremltools
+
+            ct = load_coremltools()
+            units = getattr(ct.ComputeUnit, self.compute_units)
+            self._models[package] = ct.models.MLModel(str(self.directory / package), compute_units=units)
+        return self._models[package]
+
+    def _package(self, packages, size: int, attr: str) -> str:
+        for p in packages:
+            if getattr(p, attr) == size:
+                return p.package
+        raise ValueError(f"{self.directory.name} has no package with {attr} = {size}; convert that bucket.")
+
+    def text(self, max_tokens: int):
+        package = self._package(self.manifest.text, max_tokens, "max_tokens")
+
+        def run(input_ids, attention_mask, ref_s, speed):
+            out = self._model(package).predict(
+                {
+                    "input_ids": np.asarray(input_ids, np.int32),
+                    "attention_mask": np.asarray(attention_mask, np.int32),
+                    "ref_s": np.asarray(ref_s, np.float32).reshape(1, 256),
+                    "speed": np.asarray(speed, np.float32).reshape(1),
+                }
+            )
+            return tuple(torch.from_numpy(np.asarray(out[k], np.float32)) for k in ("pred_dur", "d", "t_en"))
+
+        return run
+
+    def acoustic(self, max_frames: int):
+        package = self._package(self.manifest.acoustic, max_frames, "max_frames")
+
+        def run(d, t_en, pred_dur, ref_s, random_phases):
+            feed = {
+                "d": d,
+                "t_en": t_en,
+                "pred_dur": pred_dur,
+                "ref_s": ref_s,
+                "random_phases": random_phases,
+            }
+            out = self._model(package).predict({k: np.asarray(v, np.float32) for k, v in feed.items()})
+            return (
+                torch.from_numpy(np.asarray(out["audio"], np.float32)),
+                torch.from_numpy(np.asarray(out["audio_length_samples"], np.int32)),
+                torch.from_numpy(np.asarray(out["frame_overflow"], np.int32)),
+            )
+
+        return run
+
+
+def predict_pipeline(
+    directory: str | os.PathLike,
+    tokens: list[int],
+    ref_s: torch.Tensor,
+    speed: float = 1.0,
+    compute_units: str = "ALL",
+):
+    """Synthesize ``tokens`` with the pipeline packages in ``directory`` (macOS only).
+
+    Returns a :class:`kokoro_lab.coreml.pipeline.PipelineOutput`, which names the buckets used.
+
+    Raises:
+        PredictionUnavailable: not on macOS (checked first).
+        ManifestError: the directory's manifest and packages disagree.
+        TextTooLongForPipeline, FrameOverflowError: the text does not fit the largest buckets.
+    """
+    require_macos()
+    from .pipeline import KokoroPipeline
+
+    return KokoroPipeline.from_directory(directory, compute_units).synthesize_tokens(tokens, ref_s, speed)

@@ -9,9 +9,11 @@ import torch
 
 from ..config import SAMPLE_RATE
 from .checkpoint import CheckpointSource
+from .mixing import resolve_voice
 from .model import load_kmodel
 from .text import phonemize, split_phonemes, tokenize
-from .voices import DEFAULT_VOICE, load_voice, style_for
+from .timestamps import WordTiming, align_words, word_timings
+from .voices import DEFAULT_VOICE, style_for
 
 
 @dataclass
@@ -27,6 +29,10 @@ class SynthesisResult:
     source: CheckpointSource
     sample_rate: int = SAMPLE_RATE
     ref_s: list[torch.Tensor] = field(default_factory=list)  # [1, 256] per chunk
+    words: list[WordTiming] = field(default_factory=list)  # every word of the text, in order
+    alignment: list[str] = field(default_factory=list)  # per chunk: how words were mapped to tokens
+    starts: list[int] = field(default_factory=list)  # per chunk: the sample of its sample 0 in ``audio``
+    texts: list[str] = field(default_factory=list)  # per chunk: the words it speaks
 
     @property
     def seconds(self) -> float:
@@ -47,7 +53,8 @@ def synthesize(
 
     Args:
         text: what to say.
-        voice: a voice name (see :func:`kokoro_lab.original.voices.list_voices`) or a ``.pt`` path.
+        voice: a voice name (see :func:`kokoro_lab.original.voices.list_voices`), a ``.pt`` path,
+            or a mix such as ``"jf_alpha:0.7,jm_kumo:0.3"`` (:mod:`kokoro_lab.original.mixing`).
         speed: > 0; 2.0 speaks twice as fast.
         lang: Kokoro language code for the phonemizer (``"a"`` American English by default).
         split: split phonemes over 510 tokens at punctuation; otherwise raise ``TextTooLongError``.
@@ -56,11 +63,14 @@ def synthesize(
         progress: an optional callable ``(done, total)`` called after each chunk.
 
     Returns:
-        A :class:`SynthesisResult` with ``audio`` of shape [T].
+        A :class:`SynthesisResult` with ``audio`` of shape [T] and ``words``: each word's start
+        and end from the predicted durations, mapped to tokens as
+        :func:`~kokoro_lab.original.timestamps.align_words` describes (the way used is in
+        ``alignment``, one entry per chunk).
     """
     if not speed > 0:
         raise ValueError(f"speed must be > 0, got {speed}.")
-    pack = load_voice(voice)
+    pack = resolve_voice(voice)
     phonemes = phonemize(text, lang)
     chunks = split_phonemes(phonemes) if split else [phonemes]
     token_lists = [tokenize(c) for c in chunks]  # raises on empty / too long
@@ -78,6 +88,9 @@ def synthesize(
             styles.append(ref_s)
             if progress is not None:
                 progress(i + 1, len(token_lists))
+    starts = np.cumsum([0, *map(len, audio[:-1])]).tolist()
+    alignment = align_words(text, phonemes, lang)
+    words = word_timings(alignment, chunks, tokens, durations, starts)
     return SynthesisResult(
         audio=np.concatenate(audio).astype(np.float32),
         phonemes=chunks,
@@ -87,4 +100,8 @@ def synthesize(
         speed=speed,
         source=source,
         ref_s=styles,
+        words=words,
+        alignment=[alignment.method] * len(chunks),
+        starts=starts,
+        texts=[" ".join(w.word for w in words if w.chunk == i) for i in range(len(chunks))],
     )

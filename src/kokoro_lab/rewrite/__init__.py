@@ -8,6 +8,8 @@ Every module wraps the official ``kokoro`` module it replaces and reuses its wei
   without random draws (:mod:`.sine_source`);
 * :class:`GeneratorDeterministic`: the iSTFTNet generator with a conv STFT (:mod:`.generator`);
 * :class:`KokoroCompleteCoreML`: the whole model, fixed shapes in and out (:mod:`.model`);
+* :class:`TextStage`, :class:`AcousticStage`: the same model cut in two at the token level, each
+  stage with its own fixed shapes (:mod:`.stages`);
 * :func:`create_alignment_matrix`: durations to the alignment by broadcasting (:mod:`.alignment`).
 
 :class:`RewriteConfig` names the variants (``mode``, ``source``, ``istft``).
@@ -23,6 +25,7 @@ from .sine_source import (
     SourceModuleHnNSFDeterministic,
     no_source_noise,
 )
+from .stages import AcousticStage, TextStage, pad_tokens
 from .text_encoders import TextEncoderFixed, TextEncoderPredictorFixed
 
 SEED_NAMES = (
@@ -43,12 +46,15 @@ __all__ = [
     "TextEncoderFixed",
     "TextEncoderPredictorFixed",
     "create_alignment_matrix",
+    "AcousticStage",
     "InputError",
     "IstftVariant",
     "LstmMode",
     "RewriteConfig",
     "SineGenFaithful",
     "SourceVariant",
+    "TextStage",
     "no_source_noise",
     "pad_inputs",
+    "pad_tokens",
 ]

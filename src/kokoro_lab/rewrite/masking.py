@@ -29,9 +29,14 @@ def masked_instance_norm(norm: torch.nn.InstanceNorm1d, x: torch.Tensor, mask: t
     n = mask.sum(dim=-1, keepdim=True).clamp(min=1.0)  # [B, 1, 1]
     # Scale before summing: a plain sum over thousands of frames overflows float16 (65,504).
     mean = (x * (mask / n)).sum(dim=-1, keepdim=True)  # [B, C, 1]
-    dev = (x - mean) * (mask * torch.rsqrt(n))  # [B, C, T], so that Σ dev² is the variance
+    centred = x - mean  # [B, C, T]
+    dev = centred * (mask * torch.rsqrt(n))  # [B, C, T], so that Σ dev² is the variance
+    if in_place_ok():  # the same ops on fresh temporaries: the same bits, fewer allocations
+        var = dev.pow_(2).sum(dim=-1, keepdim=True)
+        y = centred.mul_(torch.rsqrt(var + norm.eps))
+        return y.mul_(norm.weight.view(1, -1, 1)).add_(norm.bias.view(1, -1, 1)) if norm.affine else y
     var = (dev**2).sum(dim=-1, keepdim=True)  # biased, as InstanceNorm
-    y = (x - mean) * torch.rsqrt(var + norm.eps)
+    y = centred * torch.rsqrt(var + norm.eps)
     if norm.affine:
         y = y * norm.weight.view(1, -1, 1) + norm.bias.view(1, -1, 1)
     return y
