@@ -109,3 +109,17 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_syllabic_marks_are_dropped_before_tokenizing_without_a_warning():
+    import warnings
+
+    from kokoro_lab.original.text import SYLLABIC_MARK, _g2p, _lang_code
+
+    raw, _ = _g2p(_lang_code("a"))("The kitten chased a ball of string.")
+    assert SYLLABIC_MARK in raw  # eSpeak's "ʔn̩"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ids = tokenize(phonemize("The kitten chased a ball of string."))
+    with pytest.warns(UserWarning, match="Dropped"):
+        assert ids == tokenize(raw.strip())  # the same tokens as before

@@ -119,8 +119,9 @@ def plot_frontier(
         highlight: the name of a row to ring (the recommended variant).
     """
     points = [r for r in rows if r.get("size_mb") is not None]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    # one panel per row: the points crowd at the small sizes, and a page is narrow
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7.5, 3.2 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics, strict=True):
         label, scale = FRONTIER_METRICS[metric]
         for i, r in enumerate(points):
             if r.get(metric) is None:

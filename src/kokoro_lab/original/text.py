@@ -26,6 +26,7 @@ LANGUAGES = {
 }
 _ALIASES = {v: k for k, v in LANGUAGES.items()} | {"en": "a", "en-us": "a", "en-gb": "b"}
 _SPLIT_AFTER = re.compile(r"(?<=[.!?;:,—…])\s+")
+SYLLABIC_MARK = "\u0329"  # combining vertical line below
 
 
 class TextTooLongError(ValueError):
@@ -65,7 +66,10 @@ def phonemize(text: str, lang: str = "a") -> str:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("Text is empty; give at least one word to speak.")
     phonemes, _ = _g2p(_lang_code(lang))(text.strip())
-    return phonemes.strip()
+    # eSpeak NG marks a syllabic consonant with U+0329 ("kitten" → kˈɪʔn̩). Kokoro's vocabulary
+    # has no such mark, so tokenize() would drop it with a warning; dropping it here gives the
+    # same tokens, as misaki's English fallback does for ʔn̩.
+    return phonemes.replace(SYLLABIC_MARK, "").strip()
 
 
 def vocab() -> dict[str, int]:
