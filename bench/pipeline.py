@@ -48,6 +48,7 @@ from kokoro_lab.benchmarking import (  # noqa: E402
     OFFICIAL,
     PIPELINE,
     RESULTS_DIR,
+    LazyModels,
     machine_info,
     pin_threads,
     print_table,
@@ -81,27 +82,11 @@ def measure(fns: dict, repeats: dict[str, int]) -> dict[str, list[float]]:
     return times
 
 
-class Paths:
+class Paths(LazyModels):
     """The four paths; each model is loaded when a path first needs it, modules per bucket."""
 
     def __init__(self):
-        self._official = self._complex_free = self._pipeline = None
-
-    @property
-    def official(self):
-        if self._official is None:
-            from kokoro_lab.original.model import load_kmodel
-
-            self._official, _ = load_kmodel()
-        return self._official
-
-    @property
-    def complex_free(self):
-        if self._complex_free is None:
-            from kokoro_lab.original.model import load_kmodel
-
-            self._complex_free, _ = load_kmodel(disable_complex=True)
-        return self._complex_free
+        self._pipeline = None
 
     @property
     def pipeline(self):

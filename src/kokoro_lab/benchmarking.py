@@ -439,23 +439,10 @@ class Output:
     durations: list[int]
 
 
-class SynthesisPaths:
-    """Callables that synthesize one utterance along each path, models loaded once.
+class LazyModels:
+    """The official ``KModel`` and its ``disable_complex=True`` twin, each loaded on first use."""
 
-    ``KokoroCompleteCoreML`` runs at the given bucket: ``trim=True`` for :data:`LAB`, the padded
-    computation for :data:`LAB_PADDED`, and ``torch.jit.trace`` of the padded module for
-    :data:`TRACED` (traced once per bucket). All torch paths run under ``torch.inference_mode``.
-    """
-
-    def __init__(self, threads: int, paths: Sequence[str] = PATHS):
-        unknown = set(paths) - set(PATHS)
-        if unknown:
-            raise ValueError(f"Unknown paths {sorted(unknown)}; choose from {PATHS}.")
-        self.threads = pin_threads(threads)
-        self.paths = tuple(paths)
-        self._official = self._complex_free = None
-        self._traced: dict[tuple[int, int], Any] = {}
-        self.trace_seconds: dict[str, float] = {}
+    _official = _complex_free = None
 
     @property
     def official(self):
@@ -472,6 +459,25 @@ class SynthesisPaths:
         if self._complex_free is None:
             self._complex_free, _ = load_kmodel(disable_complex=True)
         return self._complex_free
+
+
+class SynthesisPaths(LazyModels):
+    """Callables that synthesize one utterance along each path, models loaded once.
+
+    ``KokoroCompleteCoreML`` runs at the given bucket: ``trim=True`` for :data:`LAB`, the padded
+    computation for :data:`LAB_PADDED`, and ``torch.jit.trace`` of the padded module for
+    :data:`TRACED` (traced once per bucket). All torch paths run under ``torch.inference_mode``.
+    """
+
+    def __init__(self, threads: int, paths: Sequence[str] = PATHS):
+        unknown = set(paths) - set(PATHS)
+        if unknown:
+            raise ValueError(f"Unknown paths {sorted(unknown)}; choose from {PATHS}.")
+        self.threads = pin_threads(threads)
+        self.paths = tuple(paths)
+        self._official = self._complex_free = None
+        self._traced: dict[tuple[int, int], Any] = {}
+        self.trace_seconds: dict[str, float] = {}
 
     def traced(self, bucket):
         """``torch.jit.trace`` of the padded module for ``bucket`` (cached)."""

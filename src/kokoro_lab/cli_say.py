@@ -142,7 +142,6 @@ def _say_text(args: argparse.Namespace, text: str) -> int:
     """One call of :func:`synthesize` (the text as given, split over 510 tokens)."""
     from tqdm import tqdm
 
-    from .audio import write_wav
     from .original.synthesis import synthesize
 
     bars: list = []
@@ -167,6 +166,16 @@ def _say_text(args: argparse.Namespace, text: str) -> int:
     )
     for bar in bars:
         bar.close()
+    _write_outputs(args, result)
+    _log(args, f"weights: {result.source.describe()}")
+    _log(args, f"wrote {result.seconds:.2f} s of audio to {args.output}")
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, result) -> None:
+    """The WAV, then the word files asked for (each written atomically)."""
+    from .audio import write_wav
+
     write_wav(args.output, result.audio, result.sample_rate, overwrite=args.overwrite)
     meta = {
         "voice": args.voice,
@@ -175,16 +184,12 @@ def _say_text(args: argparse.Namespace, text: str) -> int:
         "alignment": result.alignment,
     }
     _write_word_files(args, result.words, meta)
-    _log(args, f"weights: {result.source.describe()}")
-    _log(args, f"wrote {result.seconds:.2f} s of audio to {args.output}")
-    return 0
 
 
 def _say_file(args: argparse.Namespace, text: str) -> int:
     """The long-text path, resumable through ``OUTPUT.parts/``."""
     from tqdm import tqdm
 
-    from .audio import write_wav
     from .original.checkpoint import resolve_checkpoint
     from .original.chunking import plan_chunks
     from .original.long_text import synthesize_long
@@ -217,14 +222,7 @@ def _say_file(args: argparse.Namespace, text: str) -> int:
         )
         return 130
     bar.close()
-    write_wav(args.output, result.audio, result.sample_rate, overwrite=args.overwrite)
-    meta = {
-        "voice": args.voice,
-        "speed": args.speed,
-        "seconds": result.seconds,
-        "alignment": result.alignment,
-    }
-    _write_word_files(args, result.words, meta)
+    _write_outputs(args, result)
     if not args.keep_parts:
         parts.remove()
     _log(args, f"weights: {result.source.describe()}")
