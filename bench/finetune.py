@@ -12,7 +12,11 @@ Several GPUs on one machine, or several machines, through PyTorch's own launcher
 ``torchrun`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``; each process takes its share of
 every batch and ``DistributedDataParallel`` averages the gradients. Rank 0 writes checkpoints;
 ``--resume`` continues a run from its last one. The demonstration corpus (Kokoro's own voice
-``jm_kumo`` speaking the chapter's sentences) stands in for a real one.
+``jm_kumo`` speaking the chapter's sentences) stands in for a real one; ``--corpus DIR`` trains on
+recordings instead, an LJSpeech-style folder (``metadata.csv`` with ``id|text``, and ``wavs/``)
+aligned and cached by ``kokoro_lab.finetune.recordings.load_recorded_corpus``:
+
+    python bench/finetune.py --corpus data/lb_corpus --lang lb --symbol-map lb --steps 2000
 
 On one process, the held-out sentences are scored before training and every ``--eval-every``
 steps, and ``--results finetune`` writes ``bench/results/finetune.json`` (the scores, the loss
@@ -66,6 +70,11 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--corpus", default=None, help="an LJSpeech-style folder of recordings (metadata.csv, wavs/)"
+    )
+    p.add_argument("--lang", default="a", help="the corpus's language code for phonemize (e.g. lb)")
+    p.add_argument("--symbol-map", choices=("none", "lb"), default="none", help="map phonemes onto Kokoro's")
     args = p.parse_args()
 
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -90,15 +99,20 @@ def main() -> None:
         pin_threads(args.threads)
     if distributed and args.results:
         p.error("--results needs one process: score a checkpoint of a torchrun run with one process.")
-    if not 0 < args.held_out < args.sentences <= len(SENTENCES):
-        p.error(f"need 0 < --held-out < --sentences ≤ {len(SENTENCES)}.")
     base, _ = load_kmodel()
-    corpus = build_speaker_corpus(
-        SENTENCES[: args.sentences], voice=args.target_voice, model=base, progress=rank == 0
-    )
-    train_idx, val_idx = corpus.split(args.held_out, seed=0)
-    train_set = FinetuneDataset(corpus.items(args.start_voice, train_idx))
-    held_out = corpus.items(args.start_voice, val_idx)
+    if args.corpus:
+        train_set, held_out, names = recorded(args, base, rank)
+        corpus = None
+    else:
+        if not 0 < args.held_out < args.sentences <= len(SENTENCES):
+            p.error(f"need 0 < --held-out < --sentences ≤ {len(SENTENCES)}.")
+        corpus = build_speaker_corpus(
+            SENTENCES[: args.sentences], voice=args.target_voice, model=base, progress=rank == 0
+        )
+        train_idx, val_idx = corpus.split(args.held_out, seed=0)
+        train_set = FinetuneDataset(corpus.items(args.start_voice, train_idx))
+        held_out = corpus.items(args.start_voice, val_idx)
+        names = [corpus.sentences[i] for i in val_idx]
     config = FinetuneConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -129,20 +143,44 @@ def main() -> None:
             settings = {
                 k: v for k, v in vars(args).items() if k not in ("results", "checkpoint", "overwrite")
             }
-            true_voice = score(base, corpus.items(args.target_voice, val_idx))
+            true_voice = (
+                None if corpus is None else vars(score(base, corpus.items(args.target_voice, val_idx)))
+            )
             extra = {
                 "history": history,
-                "true_voice": vars(true_voice),
+                "true_voice": true_voice,
                 "seconds_per_step": {
                     "median": statistics.median(per_step), "min": min(per_step), "max": max(per_step)
                 },
                 "peak_rss_mb": peak,
                 "train_seconds": elapsed,
-                "held_out_sentences": [corpus.sentences[i] for i in val_idx],
+                "held_out_sentences": names,
             }  # fmt: skip
             print("wrote", write_results(args.results, rows, settings, machine_info(), extra=extra))
     if distributed:
         dist.destroy_process_group()
+
+
+def recorded(args, base, rank) -> tuple[FinetuneDataset, list, list[str]]:
+    """Items from ``--corpus``, split into (training set, held-out items, held-out ids)."""
+    from kokoro_lab.finetune.new_language import to_kokoro
+    from kokoro_lab.finetune.recordings import load_recorded_corpus
+
+    symbol_map = to_kokoro if args.symbol_map == "lb" else None
+    corpus = load_recorded_corpus(
+        args.corpus,
+        lang=args.lang,
+        voice=args.start_voice,
+        symbol_map=symbol_map,
+        model=base,
+        progress=rank == 0,
+    )
+    if not 0 < args.held_out < len(corpus):
+        raise SystemExit(f"need 0 < --held-out < {len(corpus)} (the corpus's usable recordings).")
+    order = torch.randperm(len(corpus), generator=torch.Generator().manual_seed(0)).tolist()
+    train = [corpus.items[i] for i in sorted(order[args.held_out :])]
+    held_out = [corpus.items[i] for i in sorted(order[: args.held_out])]
+    return FinetuneDataset(train), held_out, [it.name for it in held_out]
 
 
 def train_to(model, checkpoint, steps, train_set, config, **kwargs) -> tuple[dict, float]:

@@ -212,6 +212,32 @@ def _seam_summary(payload: dict) -> bool:
     return all(len({s["seams"] for s in payload["summary"] if s["kind"] == k}) == 1 for k in kinds)
 
 
+def _alignment_errors(r: dict) -> bool:
+    """median_frames and bias_frames are the median |error| and error of errors_frames (signed,
+    estimated − true, stored to 0.01 frame), one per boundary."""
+    e = r["errors_frames"]
+    if len(e) != r["boundaries"] or not e:
+        return False
+    return math.isclose(
+        r["median_frames"], statistics.median(abs(x) for x in e), abs_tol=0.01
+    ) and math.isclose(r["bias_frames"], statistics.median(e), abs_tol=0.01)
+
+
+def _alignment_goal(payload: dict) -> bool:
+    """The goal is the median over the Kokoro rows of the first configuration, against 1 frame."""
+    kind, passes = payload["settings"]["configs"][0]
+    rows = [
+        r for r in payload["rows"] if r["source"] == "kokoro" and (r["kind"], r["passes"]) == (kind, passes)
+    ]
+    pooled = [abs(e) for r in rows for e in r["errors_frames"]]
+    goal = payload["goal"]
+    return (
+        bool(rows)
+        and math.isclose(goal["median_frames"], statistics.median(pooled), abs_tol=0.01)
+        and goal["met"] == (goal["median_frames"] <= goal["limit_frames"])
+    )
+
+
 SCHEMAS: dict[str, Schema] = {
     "synthesis": Schema(
         ".venv/bin/python bench/synthesis.py",
@@ -428,6 +454,23 @@ SCHEMAS: dict[str, Schema] = {
             ("median_abs_error_s = median(|errors_s|), one error per matched word", _abs_median_of_errors),
         ),
         file_rules=(("the last row pools the voices and the goal is its median", _timestamps_total),),
+    ),
+    "alignment": Schema(
+        ".venv/bin/python bench/alignment.py --results alignment",
+        ("sentences", "record_voices", "reference", "threads", "configs"),
+        {"source": "str", "recorder": "str", "kind": "str", "passes": "positive", "utterances": "positive"}
+        | {"boundaries": "positive", "median_frames": "≥ 0", "p90_frames": "≥ 0", "mean_frames": "≥ 0"}
+        | {"within_1_frame": "fraction", "seconds_per_utterance": "positive", "errors_frames": "list"}
+        | {"bias_frames": "number", "centred_median_frames": "≥ 0", "centred_p90_frames": "≥ 0"},
+        extra={"costs": "dict", "goal": "dict", "espeak_coverage": "dict", "kokoro_onset_frames": "dict"},
+        row_rules=(
+            ("median_frames ≤ p90_frames", lambda r: r["median_frames"] <= r["p90_frames"]),
+            (
+                "median_frames = median(|errors_frames|), bias_frames = median(errors_frames)",
+                _alignment_errors,
+            ),
+        ),
+        file_rules=(("the goal is the pooled median of the Kokoro rows", _alignment_goal),),
     ),
     "seams": Schema(
         ".venv/bin/python bench/seams.py",

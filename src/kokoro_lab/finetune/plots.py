@@ -98,3 +98,77 @@ def plot_voice_map(
     )
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_alignment(
+    audio: np.ndarray,
+    durations,
+    tokens: list[str],
+    truth: np.ndarray | None = None,
+    title: str | None = None,
+):
+    """Token durations drawn over the recording's log-mel spectrogram.
+
+    Args:
+        audio: [600 F] the recording. durations: [L] frames per token (summing to F).
+        tokens: [L] the tokens' symbols (the 0 boundaries as ``""``).
+        truth: optional [L-1] reference starts of tokens 1..L-1 in frames (NaN = unknown), drawn
+            as ticks on the top edge.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..audio import MEL_HOP, log_mel_db
+
+    mel = log_mel_db(np.asarray(audio))
+    edges = np.concatenate([[0], np.cumsum(np.asarray(durations))]) / FRAMES_PER_SECOND  # [L+1] s
+    _, ax = plt.subplots(figsize=(10, 3.2))
+    extent = (0, mel.shape[1] * MEL_HOP / SAMPLE_RATE, 0, mel.shape[0])
+    top = float(mel.max())  # the recording's own level: eSpeak is far louder than Kokoro
+    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=top - 70, vmax=top, extent=extent)
+    for x in edges[1:-1]:
+        ax.axvline(x, color="w", lw=0.7, alpha=0.8)
+    for a, b, tok in zip(edges[:-1], edges[1:], tokens, strict=True):
+        if tok.strip():
+            ax.text((a + b) / 2, mel.shape[0] * 0.82, tok, color="w", ha="center", fontsize=10)
+    if truth is not None:
+        known = np.asarray(truth)[np.isfinite(truth)] / FRAMES_PER_SECOND
+        ax.plot(
+            known, np.full(known.shape, mel.shape[0] - 1), "v", c="cyan", ms=6, label="eSpeak's own starts"
+        )
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set(xlabel="time (s)", ylabel="mel band", title=title or "token durations over the recording")
+    return ax
+
+
+def plot_dtw_path(path: np.ndarray, synthesis_durations, n_frames: int, title: str | None = None):
+    """The DTW path (recording time against Kokoro's reading), with the reading's token boundaries.
+
+    Args:
+        path: [N, 2] (reading step, recording step) over the speech, 120 samples per step from
+            the start of each signal. synthesis_durations: [L] frames per token of the reading.
+        n_frames: the recording's frames.
+    """
+    import matplotlib.pyplot as plt
+
+    from .alignment import FEATURE_HOP
+
+    step = FEATURE_HOP / SAMPLE_RATE
+    reading_s = float(np.sum(np.asarray(synthesis_durations))) / FRAMES_PER_SECOND
+    recording_s = n_frames / FRAMES_PER_SECOND
+    _, ax = plt.subplots(figsize=(6, 4.5))
+    for x in np.cumsum(np.asarray(synthesis_durations))[:-1] / FRAMES_PER_SECOND:
+        ax.axvline(x, color="0.85", lw=0.6, zorder=0)
+    ax.plot(path[:, 0] * step, path[:, 1] * step, lw=1.8, label="DTW path through the speech")
+    start, end = path[0] * step, path[-1] * step
+    ax.plot([0, start[0]], [0, start[1]], "C1--", lw=1.2, label="silences, matched linearly")
+    ax.plot([end[0], reading_s], [end[1], recording_s], "C1--", lw=1.2)
+    ax.plot([0, reading_s], [0, reading_s], "k:", lw=0.8, label="same tempo")
+    ax.set(
+        xlabel="Kokoro's reading (s); grey: its token boundaries",
+        ylabel="recording (s)",
+        xlim=(0, reading_s),
+        ylim=(0, recording_s),
+        title=title or "where each moment of the reading falls in the recording",
+    )
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

@@ -112,3 +112,54 @@ def pca_2d(points: np.ndarray, fit_on: np.ndarray | None = None) -> np.ndarray:
     mean = ref.mean(0)
     _, _, vt = np.linalg.svd(ref - mean, full_matrices=False)
     return (np.asarray(points, dtype=np.float64) - mean) @ vt[:2].T  # [N, 2]
+
+
+def style_from_audio(
+    model: nn.Module,
+    recordings: Sequence[tuple[np.ndarray, str]],
+    init: str | torch.Tensor = "jf_alpha",
+    lang: str = "a",
+    symbol_map=None,
+    sample_rate: int = 24_000,
+    config: FinetuneConfig | None = None,
+    progress: bool = True,
+) -> StyleFit:
+    """A ``ref_s`` [1, 256] for the speaker of ``recordings``: audio in, style out.
+
+    Each (audio, text) pair is aligned against Kokoro's reading (see
+    :mod:`kokoro_lab.finetune.alignment`), made into an item with its pyin F0, and
+    :func:`fit_style` fits one style vector to them all with the weights frozen.
+
+    Args:
+        model: a ``kokoro.KModel``.
+        recordings: ``[(audio [T] at sample_rate, text), ...]``.
+        init: a voice name (its row for the median phoneme count) or a [1, 256] vector.
+        lang, symbol_map: as for :func:`~kokoro_lab.finetune.recordings.item_from_recording`.
+        config: as for :func:`fit_style` (default: 40 steps, batch 2, lr 0.01, 12-frame segments).
+
+    Raises:
+        RecordingError: a recording cannot be aligned (the message names it).
+    """
+    import librosa
+
+    from ..original.voices import load_voice, style_for
+    from .data import FinetuneDataset
+    from .recordings import item_from_recording, trim_silence
+
+    if not recordings:
+        raise ValueError("No recordings given; pass [(audio, text), ...].")
+    pack = load_voice(init) if isinstance(init, str) else None
+    items = []
+    for i, (audio, text) in enumerate(recordings):
+        y = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if sample_rate != 24_000:
+            y = librosa.resample(y, orig_sr=sample_rate, target_sr=24_000)
+        name = f"recording {i}"
+        emb = (lambda n: style_for(pack, n)) if pack is not None else init
+        items.append(
+            item_from_recording(model, name, trim_silence(y, name), text, emb, lang, symbol_map).item
+        )
+    if pack is not None:
+        init = style_for(pack, int(np.median([it.input_ids.numel() - 2 for it in items])))
+    config = config or FinetuneConfig(steps=40, batch_size=2, lr=0.01, segment_frames=12)
+    return fit_style(model, FinetuneDataset(items), init, config, progress)

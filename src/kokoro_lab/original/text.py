@@ -3,6 +3,10 @@
 English uses misaki's full G2P when its spaCy model is installed, and otherwise misaki's eSpeak
 NG backend (``phonemizer-fork`` with ``espeakng-loader``), which needs no download. The other
 languages go through eSpeak NG as well.
+
+Besides Kokoro's own languages, eSpeak NG's Luxembourgish (``"lb"``) is available: Kokoro was
+not trained on it, so its phonemes come back as eSpeak writes them, and some are not in Kokoro's
+vocabulary (:mod:`kokoro_lab.finetune.new_language` measures which and maps them).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ LANGUAGES = {
     "i": "it",
     "p": "pt-br",
 }
+# Languages Kokoro was not trained on, by their eSpeak NG names: phonemized but not mapped.
+EXTRA_LANGUAGES = {"lb": "lb"}  # Luxembourgish
+_ESPEAK_VOICES = LANGUAGES | EXTRA_LANGUAGES
 _ALIASES = {v: k for k, v in LANGUAGES.items()} | {"en": "a", "en-us": "a", "en-gb": "b"}
 _SPLIT_AFTER = re.compile(r"(?<=[.!?;:,—…])\s+")
 SYLLABIC_MARK = "\u0329"  # combining vertical line below
@@ -35,8 +42,9 @@ class TextTooLongError(ValueError):
 
 def _lang_code(lang: str) -> str:
     code = _ALIASES.get(lang, lang)
-    if code not in LANGUAGES:
-        raise ValueError(f"Unsupported language {lang!r}; use one of {sorted(LANGUAGES) + sorted(_ALIASES)}.")
+    if code not in _ESPEAK_VOICES:
+        valid = sorted(_ESPEAK_VOICES) + sorted(set(_ALIASES) - set(_ESPEAK_VOICES))
+        raise ValueError(f"Unsupported language {lang!r}; use one of {valid}.")
     return code
 
 
@@ -49,16 +57,18 @@ def _g2p(code: str):
         return en.G2P(trf=False, british=code == "b", fallback=fallback)
     from misaki import espeak
 
-    return espeak.EspeakG2P(language=LANGUAGES[code])
+    return espeak.EspeakG2P(language=_ESPEAK_VOICES[code])
 
 
 def phonemize(text: str, lang: str = "a") -> str:
-    """Convert ``text`` to Kokoro's phoneme alphabet.
+    """Convert ``text`` to phonemes: Kokoro's alphabet for its own languages, eSpeak's for ``"lb"``.
 
     Args:
         text: the text to speak.
         lang: a Kokoro language code (``"a"`` American English, ``"b"`` British, ``"e"``, ``"f"``,
-            ``"h"``, ``"i"``, ``"p"``) or its eSpeak name such as ``"en-us"``.
+            ``"h"``, ``"i"``, ``"p"``) or its eSpeak name such as ``"en-us"``; or ``"lb"``
+            (Luxembourgish), whose phonemes are eSpeak's, after misaki's merges and unmapped: pass
+            them through :func:`kokoro_lab.finetune.new_language.to_kokoro` before tokenizing.
 
     Raises:
         ValueError: ``text`` is empty or only whitespace, or ``lang`` is unknown.
@@ -77,21 +87,27 @@ def vocab() -> dict[str, int]:
     return load_config()["vocab"]
 
 
-def tokenize(phonemes: str) -> list[int]:
-    """Map phonemes to token ids (without the two 0 boundary tokens).
+def tokenize(phonemes: str, vocab: dict[str, int] | None = None) -> list[int]:
+    """Map phonemes to token ids (without the two 0 boundary tokens), one per character.
 
     Unknown symbols are dropped with a warning that names them.
+
+    Args:
+        phonemes: the phoneme string.
+        vocab: symbol → id; Kokoro's by default, or an extended one
+            (:func:`kokoro_lab.finetune.vocab_extension.extend_vocabulary`).
 
     Raises:
         ValueError: nothing is left after dropping unknown symbols.
         TextTooLongError: more than 510 tokens remain; split the text first
             (:func:`split_phonemes`, or ``split=True`` in :func:`kokoro_lab.synthesize`).
     """
-    v = vocab()
+    v = load_config()["vocab"] if vocab is None else vocab
     ids = [v[p] for p in phonemes if p in v]
     unknown = sorted({p for p in phonemes if p not in v})
     if unknown:
-        warnings.warn(f"Dropped phoneme symbols not in Kokoro's vocabulary: {unknown}", stacklevel=2)
+        whose = "Kokoro's vocabulary" if vocab is None else "the given vocabulary"
+        warnings.warn(f"Dropped phoneme symbols not in {whose}: {unknown}", stacklevel=2)
     if not ids:
         raise ValueError(
             f"No known phoneme symbols in {phonemes[:40]!r}; Kokoro's vocabulary is IPA-like "
