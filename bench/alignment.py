@@ -75,15 +75,7 @@ def kokoro_rows(model, texts, recorders, reference, costs) -> list[dict]:
         for kind, passes in CONFIGS:
             errors, t0 = [], time.perf_counter()
             for ids, true, audio in recordings:
-                a = align(
-                    model,
-                    audio,
-                    ids,
-                    style_for(load_voice(reference), ids.numel() - 2),
-                    kind,
-                    passes,
-                    check_cost=False,
-                )
+                a = align_unchecked(model, audio, ids, reference, kind, passes)
                 errors.append((torch.cumsum(a.durations, 0) - torch.cumsum(true, 0))[:-1].double().numpy())
                 if passes == 1:
                     costs[f"kokoro {kind}"].append(a.cost)
@@ -96,6 +88,13 @@ def kokoro_rows(model, texts, recorders, reference, costs) -> list[dict]:
             for kind in ("logmel", "mfcc"):
                 costs[f"other text {kind}"].append(speech_cost(reading, audio, kind))
     return rows
+
+
+def align_unchecked(model, audio: np.ndarray, ids: torch.Tensor, reference: str, kind: str, passes: int):
+    """``align`` with Kokoro reading as ``reference``, its path cost kept but not checked."""
+    return align(
+        model, audio, ids, style_for(load_voice(reference), ids.numel() - 2), kind, passes, check_cost=False
+    )
 
 
 def speech_cost(reading: np.ndarray, recording: np.ndarray, kind: str) -> float:
@@ -135,15 +134,7 @@ def espeak_rows(model, texts, voice, lang, symbol_map, reference, costs) -> tupl
         errors, t0 = [], time.perf_counter()
         for ids, audio, truth in prepared:
             try:
-                a = align(
-                    model,
-                    audio,
-                    ids,
-                    style_for(load_voice(reference), ids.numel() - 2),
-                    kind,
-                    passes,
-                    check_cost=False,
-                )
+                a = align_unchecked(model, audio, ids, reference, kind, passes)
             except AlignmentError as e:
                 print(f"  {voice}: {e}")
                 continue

@@ -57,6 +57,20 @@ def load_torch_file(path: str | os.PathLike, what: str, fix: str) -> dict:
     return obj
 
 
+def check_format(obj: dict, path: str | os.PathLike, what: str, fmt: str, version: int, fix: str) -> dict:
+    """``obj`` if its ``"format"`` and ``"version"`` are ``fmt`` and ``version``.
+
+    Raises:
+        CorruptFileError: naming the file, what it should be, what it holds, and ``fix``.
+    """
+    if obj.get("format") != fmt or obj.get("version") != version:
+        raise CorruptFileError(
+            f"{path} is not a version-{version} {what} (format {obj.get('format')!r}, "
+            f"version {obj.get('version')!r}); {fix}."
+        )
+    return obj
+
+
 def save_torch_file(payload: dict, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """``torch.save(payload)`` to ``path`` atomically: a crash mid-write leaves any old file intact."""
     with atomic_path(path, overwrite=overwrite) as tmp:

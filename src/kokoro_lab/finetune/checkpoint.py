@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
+from ..torch_files import CorruptFileError, check_format, load_torch_file, save_torch_file, tensor_checksum
 from .model import trainable_parameters
 
 CHECKPOINT_FORMAT = "kokoro_lab.finetune.checkpoint"
@@ -52,11 +52,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         FileNotFoundError: no file. CorruptFileError: unreadable, of another kind, or damaged.
     """
     ckpt = load_torch_file(path, "fine-tuning checkpoint", FIX)
-    if ckpt.get("format") != CHECKPOINT_FORMAT or ckpt.get("version") != CHECKPOINT_VERSION:
-        raise CorruptFileError(
-            f"{path} is not a version-{CHECKPOINT_VERSION} fine-tuning checkpoint (format "
-            f"{ckpt.get('format')!r}, version {ckpt.get('version')!r}); {FIX}."
-        )
+    check_format(ckpt, path, "fine-tuning checkpoint", CHECKPOINT_FORMAT, CHECKPOINT_VERSION, FIX)
     if tensor_checksum(ckpt["trained"]) != ckpt.get("trained_sha256"):
         raise CorruptFileError(f"The tensors in {path} fail their checksum (damaged file); {FIX}.")
     return ckpt

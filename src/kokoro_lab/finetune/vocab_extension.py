@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..config import REPO_ID, load_config
-from ..torch_files import CorruptFileError, load_torch_file, save_torch_file, tensor_checksum
+from ..torch_files import CorruptFileError, check_format, load_torch_file, save_torch_file, tensor_checksum
 from .model import trainable_copy
 from .new_language import NEW_SOUNDS
 
@@ -186,11 +186,7 @@ def load_extended_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, i
     from kokoro import KModel
 
     ckpt = load_torch_file(path, "extended Kokoro model", FIX)
-    if ckpt.get("format") != EXTENDED_FORMAT or ckpt.get("version") != EXTENDED_VERSION:
-        raise CorruptFileError(
-            f"{path} is not a version-{EXTENDED_VERSION} extended Kokoro model (format "
-            f"{ckpt.get('format')!r}, version {ckpt.get('version')!r}); {FIX}."
-        )
+    check_format(ckpt, path, "extended Kokoro model", EXTENDED_FORMAT, EXTENDED_VERSION, FIX)
     if tensor_checksum(_flat(ckpt["state"])) != ckpt.get("state_sha256"):
         raise CorruptFileError(f"The tensors in {path} fail their checksum (damaged file); {FIX}.")
     config = ckpt["config"]
